@@ -1,0 +1,132 @@
+"""Attention scorers behind one call: ``(query, keys, values, mask, inputs) -> (context, weights)``.
+
+Masking lives here, once: a padded source position gets a score of -inf, so after the
+softmax its weight is exactly 0 and every row still sums to 1. Keys are projected once per
+batch (``project_keys``), not once per decoder step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from seq2seq_cli.errors import DataError
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax over source positions with padded positions forced to exactly 0.
+
+    scores: (batch, tgt_len, src_len); mask: (batch, src_len), True on real tokens.
+    """
+    return torch.softmax(scores.masked_fill(~mask.unsqueeze(1), float("-inf")), dim=-1)
+
+
+class Attention(nn.Module):
+    """Base class: subclasses say how a query scores each key; masking and mixing are shared."""
+
+    def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
+        """Keys from encoder states, computed once per batch. (batch, src_len, hidden) -> (batch, src_len, key)."""
+        return memory
+
+    def score(self, query: torch.Tensor, keys: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """Unnormalised scores, (batch, tgt_len, src_len)."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        query: torch.Tensor,  # (batch, tgt_len, hidden): decoder states
+        keys: torch.Tensor,  # (batch, src_len, key)
+        values: torch.Tensor,  # (batch, src_len, hidden)
+        mask: torch.Tensor,  # (batch, src_len)
+        inputs: torch.Tensor,  # (batch, tgt_len, embed): decoder inputs (location attention only)
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        weights = masked_softmax(self.score(query, keys, inputs), mask)  # (batch, tgt_len, src_len)
+        return weights @ values, weights
+
+
+class BahdanauAttention(Attention):
+    """Additive: v . tanh(W_q q + W_k k) (Bahdanau et al., 2015)."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.key_layer = nn.Linear(hidden_size, hidden_size, bias=False)
+        self.query_layer = nn.Linear(hidden_size, hidden_size, bias=False)
+        self.energy = nn.Linear(hidden_size, 1, bias=False)
+
+    def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
+        return self.key_layer(memory)
+
+    def score(self, query: torch.Tensor, keys: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        hidden = torch.tanh(self.query_layer(query).unsqueeze(2) + keys.unsqueeze(1))  # (b, t, s, h)
+        return self.energy(hidden).squeeze(-1)
+
+
+class LuongDotAttention(Attention):
+    """Multiplicative without parameters: q . k (Luong et al., 2015)."""
+
+    def score(self, query: torch.Tensor, keys: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        return query @ keys.transpose(1, 2)
+
+
+class LuongGeneralAttention(LuongDotAttention):
+    """Multiplicative with a learned bilinear form: q . W k, with W k computed once per batch."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.key_layer = nn.Linear(hidden_size, hidden_size, bias=False)
+
+    def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
+        return self.key_layer(memory)
+
+
+class LocationAttention(Attention):
+    """The teaching notebook's attention: scores come from the decoder's input and state alone.
+
+    It never looks at the source, so it learns one weight per *position* and has a fixed
+    width (``data.max_len``). Unlike the notebook, scores past the real input are masked.
+    """
+
+    def __init__(self, hidden_size: int, embed_dim: int, width: int):
+        super().__init__()
+        self.width = width
+        self.scorer = nn.Linear(hidden_size + embed_dim, width)
+
+    def check_length(self, src_len: int) -> None:
+        """A clear error, instead of the notebook's crash, for input wider than the scorer."""
+        if src_len > self.width:
+            raise DataError(
+                f"input has {src_len} tokens but location attention covers at most {self.width} "
+                "(data.max_len); shorten the sentence or train with another model.attention"
+            )
+
+    def score(self, query: torch.Tensor, keys: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        self.check_length(keys.size(1))
+        return self.scorer(torch.cat([query, inputs], dim=-1))[..., : keys.size(1)]
+
+
+def build_attention(kind: str, hidden_size: int, embed_dim: int, width: int) -> Attention:
+    """The attention module named by ``model.attention``."""
+    if kind == "bahdanau":
+        return BahdanauAttention(hidden_size)
+    if kind == "luong-dot":
+        return LuongDotAttention()
+    if kind == "luong-general":
+        return LuongGeneralAttention(hidden_size)
+    if kind == "location":
+        return LocationAttention(hidden_size, embed_dim, width)
+    raise ValueError(f"unknown attention type {kind!r}")
+
+
+@dataclass
+class Memory:
+    """What the decoder attends over: encoder states, their keys, and which positions are real."""
+
+    values: torch.Tensor  # (batch, src_len, hidden)
+    keys: torch.Tensor  # (batch, src_len, key)
+    mask: torch.Tensor  # (batch, src_len), True on real tokens
+
+    def repeat(self, times: int) -> Memory:
+        """Each sentence's memory ``times`` times in a row, for beam search."""
+        return Memory(*(t.repeat_interleave(times, dim=0) for t in (self.values, self.keys, self.mask)))

@@ -1,0 +1,161 @@
+"""The ``s2s`` command line: parse options, call library functions, report user errors in one line.
+
+Nothing heavy is imported at module level, so ``s2s --help`` answers at once; torch is
+imported inside the commands that need it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Annotated, Iterator, Optional
+
+import typer
+
+from seq2seq_cli import __version__
+from seq2seq_cli.errors import S2SError
+
+DEFAULT_SENTENCE = "i am a student"
+
+app = typer.Typer(
+    help="Train attention-based sequence-to-sequence translation models and see what their attention does.",
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+RunOption = Annotated[Optional[str], typer.Option("--run", help="Run folder or name inside --runs-dir. [default: newest run]")]
+RunsDirOption = Annotated[Path, typer.Option("--runs-dir", help="Where runs live.")]
+
+
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn an ``S2SError`` into one red line on stderr and exit code 2 (no traceback)."""
+    try:
+        yield
+    except S2SError as exc:
+        from rich.markup import escape
+
+        _stderr().print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+
+
+def _version(show: bool) -> None:
+    if show:
+        typer.echo(f"s2s {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _app(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    """s2s: train attention-based translation models and see what their attention does."""
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config file.")],
+    overrides: Annotated[
+        Optional[list[str]], typer.Option("--set", help="Override a config key, e.g. --set train.epochs=50 (repeatable).")
+    ] = None,
+) -> None:
+    """Train a model and checkpoint it to [bold]runs/<name>/[/]."""
+    with user_errors():
+        from seq2seq_cli.config import load_config
+        from seq2seq_cli.train import train as run_training
+        from rich.console import Console
+
+        settings = load_config(config, overrides or [])
+        run_training(settings, settings.train.name or config.stem, Console(highlight=False, soft_wrap=True))
+
+
+@app.command()
+def translate(
+    text: Annotated[Optional[str], typer.Argument(help="Sentence to translate, or - to read one sentence a line from stdin.")] = None,
+    input_file: Annotated[Optional[Path], typer.Option("--input", "-i", help="File with one sentence a line.")] = None,
+    output_file: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write translations here instead of stdout.")] = None,
+    run: RunOption = None,
+    runs_dir: RunsDirOption = Path("runs"),
+) -> None:
+    """Translate a sentence, stdin ([bold]-[/]) or a file, with a trained run."""
+    with user_errors():
+        from seq2seq_cli.runs import find_run
+        from seq2seq_cli.translator import Translator, translate_lines
+
+        lines = _input_lines(text, input_file)
+        translator = Translator.from_run(find_run(run, runs_dir))
+        warn = _stderr().print
+        outputs = translate_lines(translator, lines, lambda message: warn(f"[yellow]warning:[/] {message}"))
+        _write_lines(outputs, output_file)
+
+
+def _input_lines(text: Optional[str], input_file: Optional[Path]) -> list[str]:
+    if text is not None and input_file is not None:
+        raise S2SError("give a sentence or --input FILE, not both")
+    if input_file is not None:
+        try:
+            return input_file.read_text(encoding="utf-8-sig").splitlines()
+        except FileNotFoundError:
+            raise S2SError(f"{input_file}: no such file") from None
+        except UnicodeDecodeError as exc:
+            raise S2SError(f"{input_file}: not valid UTF-8 (byte {exc.start})") from None
+    if text == "-":
+        return sys.stdin.read().splitlines()
+    if text is None:
+        raise S2SError('nothing to translate: give a sentence, - for stdin, or --input FILE')
+    if not text.strip():
+        raise S2SError("empty sentence: nothing to translate")
+    return [text]
+
+
+def _write_lines(lines: list[str], output_file: Optional[Path]) -> None:
+    text = "".join(line + "\n" for line in lines)
+    if output_file is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output_file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise S2SError(f"{output_file}: cannot write ({exc.strerror})") from None
+
+
+@app.command()
+def attend(
+    text: Annotated[str, typer.Argument(help="Sentence whose attention to draw.")] = DEFAULT_SENTENCE,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Image file: .png, .svg or .pdf.")] = Path("attention.png"),
+    style: Annotated[str, typer.Option("--style", help="grid (dark, cell borders) or annotated (light, weights printed).")] = "grid",
+    run: RunOption = None,
+    runs_dir: RunsDirOption = Path("runs"),
+) -> None:
+    """Draw the attention heatmap of one translation: source words across, output words down."""
+    with user_errors():
+        if style not in ("grid", "annotated"):
+            raise S2SError(f"--style must be grid or annotated, got {style!r}")
+        from seq2seq_cli.plot import check_image_path, plot_attention
+        from seq2seq_cli.runs import find_run
+        from seq2seq_cli.translator import Translator
+
+        check_image_path(out)
+        if not text.strip():
+            raise S2SError("empty sentence: nothing to translate")
+        translation = Translator.from_run(find_run(run, runs_dir)).translate([text])[0]
+        if translation.unknown:
+            _stderr().print(f"[yellow]warning:[/] unknown words read as <unk>: {', '.join(translation.unknown)}")
+        title = f"“{' '.join(translation.source)}” → “{translation.text}”"
+        plot_attention(translation.source, translation.steps, translation.attention, out, style, title)
+        typer.echo(translation.text)
+        _stderr().print(f"wrote {out}")
+
+
+def main() -> None:
+    app()

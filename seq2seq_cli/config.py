@@ -1,0 +1,208 @@
+"""Typed configuration: YAML and ``--set`` overrides in, validated dataclasses out.
+
+One schema flows everywhere: the trainer, the model builder and the decoder all read
+these dataclasses, and a run folder stores the resolved version (every default filled).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from seq2seq_cli.errors import ConfigError
+
+AttentionType = Literal["bahdanau", "luong-dot", "luong-general", "location"]
+
+
+def _positive(default: Any) -> Any:
+    return field(default=default, metadata={"min": 1})
+
+
+@dataclass
+class DataConfig:
+    """Where the pairs come from and how text becomes tokens."""
+
+    train: str = ""
+    val: Optional[str] = None
+    val_split: float = field(default=0.1, metadata={"min": 0.0, "max": 0.9})
+    lowercase: bool = True
+    max_len: int = _positive(50)
+    min_freq: int = _positive(1)
+    max_size: Optional[int] = field(default=None, metadata={"min": 1})
+
+
+@dataclass
+class ModelConfig:
+    """The encoder-decoder's shape."""
+
+    type: Literal["gru"] = "gru"
+    attention: AttentionType = "bahdanau"
+    embed_dim: int = _positive(256)
+    hidden_size: int = _positive(256)
+    layers: int = _positive(1)
+    bidirectional: bool = True
+    dropout: float = field(default=0.2, metadata={"min": 0.0, "max": 0.9})
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation loop and where its outputs go."""
+
+    epochs: int = _positive(10)
+    batch_size: int = _positive(64)
+    lr: float = field(default=0.001, metadata={"min": 0.0})
+    clip_grad: float = field(default=1.0, metadata={"min": 0.0})
+    teacher_forcing: float = field(default=1.0, metadata={"min": 0.0, "max": 1.0})
+    seed: int = 1
+    threads: int = field(default=0, metadata={"min": 0})
+    runs_dir: str = "runs"
+    name: Optional[str] = None
+
+
+@dataclass
+class DecodeConfig:
+    """How translations are searched for."""
+
+    max_len_ratio: float = field(default=2.0, metadata={"min": 0.0})
+    max_len_extra: int = field(default=5, metadata={"min": 0})
+
+
+@dataclass
+class Config:
+    """The whole schema: one section per concern."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
+    """Read a YAML config, apply ``key.sub=value`` overrides and validate every key."""
+    raw = _read_yaml(Path(path))
+    for override in overrides:
+        _apply_override(raw, override)
+    config = config_from_dict(raw, source=str(path))
+    if not config.data.train:
+        raise ConfigError(f"{path}: data.train is required (the TSV file of training pairs)")
+    return config
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
+    """Build a validated ``Config`` from plain data, naming the file and key at fault."""
+    return _build(Config, raw, prefix="", source=source)
+
+
+def save_config(config: Config, path: Path) -> None:
+    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or "could not parse"
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (data, model, train, decode)")
+    return raw
+
+
+def _apply_override(raw: dict[str, Any], override: str) -> None:
+    """Set ``a.b=value`` in the nested dict; the value is parsed as YAML (so 50 is an int)."""
+    key, sep, text = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {override!r}: expected key.sub=value, e.g. train.epochs=50")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    *parents, leaf = key.strip().split(".")
+    node = raw
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {override!r}: {part} is not a section")
+        node = child
+    node[leaf] = value
+
+
+def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
+    section = prefix.rstrip(".") or "the top level"
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: {section} must be a mapping, got {_describe(raw)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key in raw:
+        if key not in fields:
+            raise ConfigError(f"{source}: unknown key {prefix}{key}{_did_you_mean(str(key), fields)}")
+    values = {}
+    for name, spec in fields.items():
+        if name not in raw:
+            continue
+        key = f"{prefix}{name}"
+        if dataclasses.is_dataclass(hints[name]):
+            values[name] = _build(hints[name], raw[name], f"{key}.", source)
+        else:
+            values[name] = _check_value(raw[name], hints[name], spec.metadata, key, source)
+    return cls(**values)
+
+
+def _check_value(value: Any, hint: Any, limits: Any, key: str, source: str) -> Any:
+    """Return ``value`` coerced to ``hint`` (int to float only) or raise naming the key."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        hint = next(a for a in args if a is not type(None))
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(map(str, args))
+            hint_text = _did_you_mean(str(value), args)
+            raise ConfigError(f"{source}: {key} must be one of {choices}; got {value!r}{hint_text}")
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ConfigError(f"{source}: {key} must be {_type_name(hint)}, got {_describe(value)}")
+    if "min" in limits and value < limits["min"]:
+        raise ConfigError(f"{source}: {key} must be at least {limits['min']}, got {value}")
+    if "max" in limits and value > limits["max"]:
+        raise ConfigError(f"{source}: {key} must be at most {limits['max']}, got {value}")
+    return value
+
+
+def _did_you_mean(word: str, options: Any) -> str:
+    close = difflib.get_close_matches(word, [str(o) for o in options], n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _type_name(hint: Any) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
+        hint, getattr(hint, "__name__", str(hint))
+    )
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}" if value is not None else "nothing (null)"

@@ -1,0 +1,168 @@
+"""Text in, tensors out: TSV pairs, one tokeniser for training and translating, vocabularies, batches.
+
+The same ``tokenize`` runs at train and translate time, so a sentence typed by a user is
+split exactly as the training data was.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, NamedTuple, Sequence
+
+import torch
+
+from seq2seq_cli.errors import DataError
+
+# A word, a word with an elided apostrophe kept on it (French l' n' j' qu'), or one symbol.
+_TOKEN = re.compile(r"\w+'(?=\w)|\w+|[^\w\s]")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "\u2018": "'"})
+
+
+def normalize(text: str, lowercase: bool = True) -> str:
+    """NFC, one apostrophe, no control or format characters, optional lowercasing."""
+    text = unicodedata.normalize("NFC", text).translate(_APOSTROPHES)
+    text = "".join(
+        " " if ch.isspace() else ch for ch in text if ch.isspace() or unicodedata.category(ch)[0] != "C"
+    )
+    return text.lower() if lowercase else text
+
+
+def tokenize(text: str, lowercase: bool = True) -> list[str]:
+    """Split normalised text into words and punctuation marks."""
+    return _TOKEN.findall(normalize(text, lowercase))
+
+
+class Pair(NamedTuple):
+    source: str
+    target: str
+    line: int
+
+
+def read_pairs(path: str | Path) -> list[Pair]:
+    """Read ``source<TAB>target`` lines; a bad line is an error naming ``file:line``.
+
+    Accepts a UTF-8 byte-order mark and CRLF line ends; blank lines are skipped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such data file")
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    pairs = [_parse_line(path, number, line) for number, line in enumerate(raw.split(b"\n"), 1)]
+    pairs = [pair for pair in pairs if pair is not None]
+    if not pairs:
+        raise DataError(f"{path}: no sentence pairs found (expected source<TAB>target lines)")
+    return pairs
+
+
+def _parse_line(path: Path, number: int, line: bytes) -> Pair | None:
+    line = line.rstrip(b"\r")
+    if not line.strip():
+        return None
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}:{number}: not valid UTF-8 (byte {line[exc.start]:#04x} at column {exc.start + 1})") from None
+    columns = text.split("\t")
+    if len(columns) != 2:
+        raise DataError(f"{path}:{number}: expected 2 tab-separated columns (source<TAB>target), found {len(columns)}")
+    for side, column in zip(("source", "target"), columns):
+        if not column.strip():
+            raise DataError(f"{path}:{number}: empty {side} side")
+    return Pair(columns[0], columns[1], number)
+
+
+class Vocab:
+    """Token <-> index, with the four specials first so their indices never move."""
+
+    SPECIALS = ("<pad>", "<sos>", "<eos>", "<unk>")
+    PAD, SOS, EOS, UNK = 0, 1, 2, 3
+
+    def __init__(self, tokens: Sequence[str]):
+        if tuple(tokens[: len(self.SPECIALS)]) != self.SPECIALS:
+            raise DataError("vocabulary must start with " + " ".join(self.SPECIALS))
+        self.itos = list(tokens)
+        self.stoi = {token: index for index, token in enumerate(self.itos)}
+
+    @classmethod
+    def build(cls, sentences: Iterable[Sequence[str]], min_freq: int = 1, max_size: int | None = None) -> Vocab:
+        """Most frequent first (ties alphabetical, so the vocabulary is deterministic)."""
+        counts = Counter(token for sentence in sentences for token in sentence)
+        ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
+        return cls(list(cls.SPECIALS) + ranked[:max_size])
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, tokens: Sequence[str]) -> list[int]:
+        return [self.stoi.get(token, self.UNK) for token in tokens]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.itos[i] for i in ids]
+
+    def unknown(self, tokens: Sequence[str]) -> list[str]:
+        return [token for token in tokens if token not in self.stoi]
+
+    def save(self, path: Path) -> None:
+        path.write_text("\n".join(self.itos) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Vocab:
+        return cls(path.read_text(encoding="utf-8").splitlines())
+
+
+@dataclass
+class Example:
+    source: list[int]
+    target: list[int]
+
+
+@dataclass
+class Batch:
+    """Padded tensors for one mini-batch; targets are shifted so the model learns ``<eos>``."""
+
+    src: torch.Tensor  # (batch, src_len)
+    src_lengths: torch.Tensor  # (batch,)
+    tgt_in: torch.Tensor  # (batch, tgt_len)  <sos> y1 .. yn
+    tgt_out: torch.Tensor  # (batch, tgt_len)  y1 .. yn <eos>
+
+    @property
+    def n_tokens(self) -> int:
+        return int((self.tgt_out != Vocab.PAD).sum())
+
+
+def pad_sources(sources: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad id lists into ``(batch, max_len)`` plus their lengths."""
+    lengths = torch.tensor([len(s) for s in sources], dtype=torch.long)
+    padded = torch.full((len(sources), int(lengths.max())), Vocab.PAD, dtype=torch.long)
+    for row, ids in enumerate(sources):
+        padded[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+    return padded, lengths
+
+
+def collate(examples: Sequence[Example]) -> Batch:
+    src, src_lengths = pad_sources([e.source for e in examples])
+    tgt_in, _ = pad_sources([[Vocab.SOS] + e.target for e in examples])
+    tgt_out, _ = pad_sources([e.target + [Vocab.EOS] for e in examples])
+    return Batch(src, src_lengths, tgt_in, tgt_out)
+
+
+def bucketed_batches(examples: Sequence[Example], batch_size: int, rng: random.Random | None) -> list[list[int]]:
+    """Group similar lengths so padding stays small; shuffle within lengths and batch order.
+
+    With ``rng=None`` the order is deterministic (for validation).
+    """
+    order = list(range(len(examples)))
+    if rng is not None:
+        rng.shuffle(order)
+    order.sort(key=lambda i: (len(examples[i].source), len(examples[i].target)))
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    if rng is not None:
+        rng.shuffle(batches)
+    return batches

@@ -1,0 +1,67 @@
+"""``Seq2Seq``: an encoder, a decoder and the seam that search drives.
+
+Search only needs ``encode`` and the decoder's ``init_state`` / ``step`` / ``reorder_state``,
+so greedy and beam search serve every model type without knowing which one they drive.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from seq2seq_cli.attention import Memory, build_attention
+from seq2seq_cli.config import ModelConfig
+from seq2seq_cli.rnn import GRUDecoder, GRUEncoder
+
+
+class Seq2Seq(nn.Module):
+    def __init__(self, encoder: GRUEncoder, decoder: GRUDecoder):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def encode(self, src: torch.Tensor, lengths: torch.Tensor) -> tuple[Memory, torch.Tensor]:
+        """src: (batch, src_len) -> the memory to attend over and the decoder's first state."""
+        states, final = self.encoder(src, lengths)
+        mask = torch.arange(src.size(1), device=src.device).unsqueeze(0) < lengths.to(src.device).unsqueeze(1)
+        memory = Memory(values=states, keys=self.decoder.attention.project_keys(states), mask=mask)
+        return memory, self.decoder.init_state(final)
+
+    def forward(
+        self, src: torch.Tensor, lengths: torch.Tensor, tgt_in: torch.Tensor, teacher_forcing: float = 1.0
+    ) -> torch.Tensor:
+        """Training logits, (batch, tgt_len, vocab).
+
+        With full teacher forcing every step runs at once; otherwise each step's input is the
+        gold word with probability ``teacher_forcing`` and the model's own guess otherwise.
+        """
+        memory, state = self.encode(src, lengths)
+        if teacher_forcing >= 1.0:
+            return self.decoder(tgt_in, state, memory)[0]
+        prev, steps = tgt_in[:, 0], []
+        for t in range(tgt_in.size(1)):
+            logits, _, state = self.decoder(prev.unsqueeze(1), state, memory)
+            steps.append(logits)
+            if t + 1 < tgt_in.size(1):
+                use_gold = torch.rand(prev.shape, device=prev.device) < teacher_forcing
+                prev = torch.where(use_gold, tgt_in[:, t + 1], logits.squeeze(1).argmax(-1))
+        return torch.cat(steps, dim=1)
+
+
+def build_model(config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int, max_len: int) -> Seq2Seq:
+    """The model ``config`` describes; ``max_len`` is location attention's width."""
+    encoder = GRUEncoder(
+        src_vocab_size, config.embed_dim, config.hidden_size, config.layers, config.bidirectional, config.dropout
+    )
+    attention = build_attention(config.attention, config.hidden_size, config.embed_dim, max_len)
+    decoder = GRUDecoder(tgt_vocab_size, config.embed_dim, config.hidden_size, config.layers, config.dropout, attention)
+    return Seq2Seq(encoder, decoder)
+
+
+def parameter_counts(model: nn.Module) -> dict[str, int]:
+    """Trainable parameters per sub-module (``encoder.rnn``, ``decoder.attention`` ...)."""
+    counts: dict[str, int] = {}
+    for name, parameter in model.named_parameters():
+        module = ".".join(name.split(".")[:2])
+        counts[module] = counts.get(module, 0) + parameter.numel()
+    return counts

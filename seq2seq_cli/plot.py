@@ -1,0 +1,100 @@
+"""Attention heatmaps and training curves (matplotlib, imported only when a picture is drawn)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Literal, Sequence
+
+from seq2seq_cli.errors import S2SError
+
+IMAGE_TYPES = (".png", ".svg", ".pdf")
+Style = Literal["grid", "annotated"]
+
+
+def check_image_path(path: Path) -> None:
+    """Fail before any work if the picture could not be written."""
+    if path.suffix.lower() not in IMAGE_TYPES:
+        raise S2SError(f"{path}: unsupported image type {path.suffix or '(none)'}; use .png, .svg or .pdf")
+    if not path.parent.is_dir():
+        raise S2SError(f"{path}: folder {path.parent} does not exist")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_attention(
+    source: Sequence[str], output: Sequence[str], weights, path: Path, style: Style = "grid", title: str = ""
+) -> None:
+    """Source words across, output words (``<eos>`` included) down, on a fixed 0-1 colour scale.
+
+    ``grid`` is the notebook's dark map with cell borders; ``annotated`` is a light map with
+    each cell's weight printed in it.
+    """
+    check_image_path(path)
+    plt = _pyplot()
+    weights = weights.detach().float().cpu().numpy()  # (len(output), len(source))
+    figure, axes = plt.subplots(figsize=(max(4.0, 0.7 * len(source) + 2.5), max(3.0, 0.55 * len(output) + 2.0)))
+    cmap = "bone" if style == "grid" else "Blues"
+    image = axes.imshow(weights, cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
+    axes.set_xticks(range(len(source)), labels=source, rotation=45, ha="left", rotation_mode="anchor")
+    axes.set_yticks(range(len(output)), labels=output)
+    axes.xaxis.tick_top()
+    axes.set_xlabel("source")
+    axes.set_ylabel("output")
+    if style == "grid":
+        _draw_cell_borders(axes, weights.shape)
+    else:
+        _annotate_cells(axes, weights)
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="attention weight")
+    if title:
+        figure.suptitle("\n".join(textwrap.wrap(title, 70)), fontsize=11)
+    _save(figure, path)
+
+
+def _draw_cell_borders(axes, shape: tuple[int, int]) -> None:
+    rows, columns = shape
+    axes.set_xticks([x - 0.5 for x in range(1, columns)], minor=True)
+    axes.set_yticks([y - 0.5 for y in range(1, rows)], minor=True)
+    axes.grid(which="minor", color="#808080", linewidth=0.8)
+    axes.tick_params(which="minor", length=0)
+
+
+def _annotate_cells(axes, weights) -> None:
+    for row in range(weights.shape[0]):
+        for column in range(weights.shape[1]):
+            value = weights[row, column]
+            colour = "white" if value > 0.6 else "black"
+            axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=8, color=colour)
+
+
+def plot_curves(records: Sequence[dict], path: Path) -> None:
+    """Training and validation loss per epoch, from the metrics log."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6, 4))
+    epochs = [r["epoch"] for r in records]
+    axes.plot(epochs, [r["train_loss"] for r in records], marker=".", label="train loss")
+    if any(r.get("val_loss") is not None for r in records):
+        axes.plot(epochs, [r["val_loss"] for r in records], marker=".", label="validation loss")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("cross-entropy per token")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    _save(figure, path)
+
+
+def _save(figure, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    try:
+        figure.savefig(path, dpi=150, bbox_inches="tight")
+    except OSError as exc:
+        raise S2SError(f"{path}: cannot write image ({exc.strerror})") from None
+    finally:
+        plt.close(figure)

@@ -1,0 +1,108 @@
+"""Run folders: create them, find the newest, write checkpoints atomically, load them safely.
+
+A run folder describes itself: the resolved config, both vocabularies and the weights are
+all that translating needs; nothing points back at the training data.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from seq2seq_cli.errors import RunError
+
+CONFIG_FILE = "config.yaml"
+SOURCE_VOCAB = "vocab.src.txt"
+TARGET_VOCAB = "vocab.tgt.txt"
+BEST = "best.pt"
+LAST = "last.pt"
+METRICS = "metrics.jsonl"
+CURVES = "curves.png"
+
+
+def create_run_dir(runs_dir: str | Path, name: str) -> Path:
+    """A new folder ``runs_dir/name``, or ``name-2``, ``name-3``... so no earlier run is touched."""
+    runs_dir = Path(runs_dir)
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, 10_000):
+            candidate = runs_dir / (name if attempt == 1 else f"{name}-{attempt}")
+            try:
+                candidate.mkdir()
+                return candidate
+            except FileExistsError:
+                continue
+    except OSError as exc:
+        raise RunError(f"{runs_dir}: cannot create a run folder ({exc.strerror})") from None
+    raise RunError(f"{runs_dir}: too many runs named {name}")
+
+
+def find_run(run: str | None, runs_dir: str | Path) -> Path:
+    """The run folder ``run`` names (a path, or a name inside ``runs_dir``), or the newest one."""
+    runs_dir = Path(runs_dir)
+    if run is None:
+        return newest_run(runs_dir)
+    for candidate in (Path(run), runs_dir / run):
+        if (candidate / CONFIG_FILE).is_file():
+            return candidate
+    raise RunError(f"{run}: no such run (looked for {run}/{CONFIG_FILE} and {runs_dir / run}/{CONFIG_FILE})")
+
+
+def newest_run(runs_dir: Path) -> Path:
+    """The run that most recently started training and has a checkpoint to use."""
+    runs = [d for d in runs_dir.glob("*/") if (d / CONFIG_FILE).is_file() and (d / BEST).is_file()]
+    if not runs:
+        raise RunError(f"no trained runs in {runs_dir}/ yet: train one first with s2s train --config CONFIG")
+    return max(runs, key=lambda d: ((d / CONFIG_FILE).stat().st_mtime_ns, d.name))
+
+
+def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``.
+
+    A crash at any moment leaves either the old checkpoint or the new one, never half of one.
+    """
+    import torch
+
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        _fsync_directory(path.parent)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise RunError(f"{path}: could not save checkpoint ({exc.strerror}); the previous one is intact") from None
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load tensors and plain values only: a checkpoint can never run code (weights_only)."""
+    import pickle
+
+    import torch
+
+    if not path.is_file():
+        raise RunError(f"{path}: no such checkpoint")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        raise RunError(f"{path}: refused to load: not a plain s2s checkpoint ({first_line})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise RunError(f"{path}: unreadable checkpoint (truncated or corrupt: {type(exc).__name__})") from None
+    if not isinstance(payload, dict) or "model" not in payload:
+        raise RunError(f"{path}: not an s2s checkpoint (no model weights inside)")
+    return payload
+
+
+def _fsync_directory(folder: Path) -> None:
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # some platforms cannot open folders; the rename is still atomic
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
