@@ -95,7 +95,8 @@ def translate(
         lines = _input_lines(text, input_file)
         translator = Translator.from_run(find_run(run, runs_dir))
         warn = _stderr().print
-        outputs = translate_lines(translator, lines, lambda message: warn(f"[yellow]warning:[/] {message}"))
+        from_file = input_file is not None or text == "-"
+        outputs = translate_lines(translator, lines, lambda message: warn(f"[yellow]warning:[/] {message}"), from_file)
         _write_lines(outputs, output_file)
 
 
@@ -112,9 +113,7 @@ def _input_lines(text: Optional[str], input_file: Optional[Path]) -> list[str]:
     if text == "-":
         return sys.stdin.read().splitlines()
     if text is None:
-        raise S2SError('nothing to translate: give a sentence, - for stdin, or --input FILE')
-    if not text.strip():
-        raise S2SError("empty sentence: nothing to translate")
+        raise S2SError("nothing to translate: give a sentence, - for stdin, or --input FILE")
     return [text]
 
 
@@ -146,8 +145,6 @@ def attend(
         from seq2seq_cli.translator import Translator
 
         check_image_path(out)
-        if not text.strip():
-            raise S2SError("empty sentence: nothing to translate")
         translation = Translator.from_run(find_run(run, runs_dir)).translate([text])[0]
         if translation.unknown:
             _stderr().print(f"[yellow]warning:[/] unknown words read as <unk>: {', '.join(translation.unknown)}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -182,14 +183,28 @@ def _check_value(value: Any, hint: Any, limits: Any, key: str, source: str) -> A
             hint_text = _did_you_mean(str(value), args)
             raise ConfigError(f"{source}: {key} must be one of {choices}; got {value!r}{hint_text}")
         return value
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+    if hint is float:
+        value = _as_float(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{source}: {key} must be a finite number, got {value}")
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
         raise ConfigError(f"{source}: {key} must be {_type_name(hint)}, got {_describe(value)}")
     if "min" in limits and value < limits["min"]:
         raise ConfigError(f"{source}: {key} must be at least {limits['min']}, got {value}")
     if "max" in limits and value > limits["max"]:
         raise ConfigError(f"{source}: {key} must be at most {limits['max']}, got {value}")
+    return value
+
+
+def _as_float(value: Any) -> Any:
+    """Integers and YAML 1.1's quirk, ``1e-3`` read as a string, are numbers too."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
     return value
 
 

@@ -40,7 +40,8 @@ def plot_attention(
     check_image_path(path)
     plt = _pyplot()
     weights = weights.detach().float().cpu().numpy()  # (len(output), len(source))
-    figure, axes = plt.subplots(figsize=(max(4.0, 0.7 * len(source) + 2.5), max(3.0, 0.55 * len(output) + 2.0)))
+    size = (max(4.5, 0.7 * len(source) + 2.5), max(3.5, 0.55 * len(output) + 2.5))
+    figure, axes = plt.subplots(figsize=size, layout="constrained")  # constrained: nothing clipped
     cmap = "bone" if style == "grid" else "Blues"
     image = axes.imshow(weights, cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
     axes.set_xticks(range(len(source)), labels=source, rotation=45, ha="left", rotation_mode="anchor")
@@ -52,7 +53,7 @@ def plot_attention(
         _draw_cell_borders(axes, weights.shape)
     else:
         _annotate_cells(axes, weights)
-    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="attention weight")
+    figure.colorbar(image, ax=axes, shrink=0.9, label="attention weight")
     if title:
         figure.suptitle("\n".join(textwrap.wrap(title, 70)), fontsize=11)
     _save(figure, path)
@@ -77,7 +78,7 @@ def _annotate_cells(axes, weights) -> None:
 def plot_curves(records: Sequence[dict], path: Path) -> None:
     """Training and validation loss per epoch, from the metrics log."""
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(6, 4))
+    figure, axes = plt.subplots(figsize=(6, 4), layout="constrained")
     epochs = [r["epoch"] for r in records]
     axes.plot(epochs, [r["train_loss"] for r in records], marker=".", label="train loss")
     if any(r.get("val_loss") is not None for r in records):

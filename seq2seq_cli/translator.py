@@ -100,12 +100,19 @@ class Translator:
         ]
 
 
-def translate_lines(translator: Translator, lines: Sequence[str], warn: Callable[[str], None]) -> list[str]:
-    """Translate a file's lines one for one: a blank line stays blank, unknown words are warned about."""
-    filled = [i for i, line in enumerate(lines) if tokenize(line)]
+def translate_lines(
+    translator: Translator, lines: Sequence[str], warn: Callable[[str], None], keep_blank: bool = True
+) -> list[str]:
+    """Translate lines one for one, warning about unknown words.
+
+    In a file a blank line stays blank, so output lines match input lines; with
+    ``keep_blank=False`` (a sentence typed on the command line) it is an error.
+    """
+    filled = [i for i, line in enumerate(lines) if tokenize(line) or not keep_blank]
     outputs = [""] * len(lines)
     for index, translation in zip(filled, translator.translate([lines[i] for i in filled])):
         outputs[index] = translation.text
         if translation.unknown:
-            warn(f"line {index + 1}: unknown words read as <unk>: {', '.join(translation.unknown)}")
+            where = f"line {index + 1}: " if keep_blank else ""
+            warn(f"{where}unknown words read as <unk>: {', '.join(translation.unknown)}")
     return outputs

@@ -1,0 +1,21 @@
+# The README's Quickstart: `make demo` and `make test` do every set-up step themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: demo test
+
+$(INSTALLED): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
+	touch $(INSTALLED)
+
+demo: $(INSTALLED)
+	$(BIN)/s2s train --config configs/seed.yaml
+	$(BIN)/s2s translate "i am a student"
+	$(BIN)/s2s attend --out heatmap.png "she is a doctor"
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest -q

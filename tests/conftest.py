@@ -1,0 +1,50 @@
+"""Shared fixtures: a trained seed run (trained once per test session) and a CLI runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from seq2seq_cli.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_PAIRS = [
+    ("i am a student", "je suis etudiant"),
+    ("he is a teacher", "il est professeur"),
+    ("she is a doctor", "elle est medecin"),
+    ("we are engineers", "nous sommes ingenieurs"),
+    ("they are artists", "ils sont artistes"),
+]
+
+
+def run_cli(*args: str, input: str | None = None):
+    """Invoke ``s2s`` in-process, as a user would from the shell."""
+    return CliRunner().invoke(app, list(args), input=input)
+
+
+@pytest.fixture(autouse=True)
+def _repo_cwd(monkeypatch):
+    """Configs name data paths relative to the repository root, as the README's commands do."""
+    monkeypatch.chdir(ROOT)
+
+
+@pytest.fixture(scope="session")
+def runs_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="session")
+def seed_run(runs_dir) -> Path:
+    """configs/seed.yaml trained through the CLI into a temporary runs folder."""
+    import os
+
+    previous = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        result = run_cli("train", "--config", "configs/seed.yaml", "--set", f"train.runs_dir={runs_dir}")
+    finally:
+        os.chdir(previous)
+    assert result.exit_code == 0, result.output
+    return runs_dir / "seed"

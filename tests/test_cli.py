@@ -1,0 +1,112 @@
+"""The user's story: train the notebook's five pairs, translate them, draw the attention."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import SEED_PAIRS, run_cli
+
+
+def test_training_writes_a_self_describing_run_folder(seed_run):
+    names = {p.name for p in seed_run.iterdir()}
+    assert {"config.yaml", "vocab.src.txt", "vocab.tgt.txt", "best.pt", "last.pt", "metrics.jsonl", "curves.png"} <= names
+    records = [json.loads(line) for line in (seed_run / "metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 60 and records[-1]["val_loss"] < records[0]["val_loss"]
+    assert not [p for p in seed_run.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("source,target", SEED_PAIRS)
+def test_the_five_pairs_translate_exactly_and_stop(seed_run, runs_dir, source, target):
+    result = run_cli("translate", "--runs-dir", str(runs_dir), source)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == target + "\n"
+
+
+def test_stdin_translates_one_sentence_a_line(seed_run, runs_dir):
+    sources = "\n".join(s for s, _ in SEED_PAIRS) + "\n"
+    result = run_cli("translate", "--runs-dir", str(runs_dir), "-", input=sources)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [t for _, t in SEED_PAIRS]
+
+
+def test_file_in_file_out_keeps_blank_lines(seed_run, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("he is a teacher\n\nshe is a doctor\n", encoding="utf-8")
+    target = tmp_path / "out.txt"
+    result = run_cli("translate", "--run", str(seed_run), "--input", str(source), "--output", str(target))
+    assert result.exit_code == 0, result.output
+    assert target.read_text(encoding="utf-8") == "il est professeur\n\nelle est medecin\n"
+
+
+def test_unknown_words_warn_and_still_translate(seed_run, runs_dir):
+    result = run_cli("translate", "--runs-dir", str(runs_dir), "she is a dentist")
+    assert result.exit_code == 0
+    assert "unknown words read as <unk>: dentist" in result.stderr
+    assert result.stdout.strip()
+
+
+@pytest.mark.parametrize("suffix,magic", [(".png", b"\x89PNG\r\n\x1a\n"), (".svg", b"<?xml"), (".pdf", b"%PDF")])
+def test_attend_writes_the_image_type_of_the_extension(seed_run, runs_dir, tmp_path, suffix, magic):
+    out = tmp_path / f"heatmap{suffix}"
+    result = run_cli("attend", "--runs-dir", str(runs_dir), "--out", str(out), "she is a doctor")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "elle est medecin\n"
+    assert out.read_bytes().startswith(magic)
+
+
+@pytest.mark.parametrize("style", ["grid", "annotated"])
+def test_attend_png_is_a_readable_image_for_both_styles(seed_run, runs_dir, tmp_path, style):
+    import matplotlib.image
+
+    out = tmp_path / "heatmap.png"
+    result = run_cli("attend", "--runs-dir", str(runs_dir), "--out", str(out), "--style", style)
+    assert result.exit_code == 0, result.output
+    height, width, _ = matplotlib.image.imread(out).shape
+    assert height > 200 and width > 200
+
+
+def test_set_overrides_a_key_and_the_resolved_config_is_saved(tmp_path):
+    import yaml
+
+    result = run_cli(
+        "train", "--config", "configs/seed.yaml", "--set", "train.epochs=2", "--set", f"train.runs_dir={tmp_path}"
+    )
+    assert result.exit_code == 0, result.output
+    saved = yaml.safe_load((tmp_path / "seed" / "config.yaml").read_text())
+    assert saved["train"]["epochs"] == 2
+    assert saved["model"]["attention"] == "location" and saved["decode"]["max_len_ratio"] == 2.0
+    assert len((tmp_path / "seed" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_same_config_and_seed_give_the_same_losses(tmp_path):
+    losses = []
+    for name in ("a", "b"):
+        result = run_cli(
+            "train", "--config", "configs/seed.yaml", "--set", "train.epochs=5",
+            "--set", f"train.runs_dir={tmp_path}", "--set", f"train.name={name}",
+        )
+        assert result.exit_code == 0, result.output
+        records = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+        losses.append([(r["train_loss"], r["val_loss"]) for r in records])
+    assert losses[0] == losses[1]
+
+
+def test_a_second_run_with_the_same_name_gets_a_new_folder_and_becomes_the_newest(tmp_path):
+    for _ in range(2):
+        assert run_cli("train", "-c", "configs/seed.yaml", "--set", "train.epochs=1", "--set", f"train.runs_dir={tmp_path}").exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed", "seed-2"]
+    from seq2seq_cli.runs import newest_run
+
+    assert newest_run(tmp_path).name == "seed-2"
+
+
+def test_module_entry_point_and_help_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys; from seq2seq_cli.cli import app; assert 'torch' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    result = subprocess.run([sys.executable, "-m", "seq2seq_cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "translate" in result.stdout

@@ -1,0 +1,75 @@
+"""Reading, normalising and indexing text; loading and overriding configs."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from seq2seq_cli.config import load_config
+from seq2seq_cli.data import Example, Vocab, bucketed_batches, collate, read_pairs, tokenize
+from seq2seq_cli.errors import ConfigError
+
+
+def test_tokenize_normalises_the_same_way_for_training_and_translating():
+    assert tokenize("Je n’ai pas l'homme, qu'il voit!") == ["je", "n'", "ai", "pas", "l'", "homme", ",", "qu'", "il", "voit", "!"]
+    assert tokenize("e\u0301tudiant") == ["étudiant"]  # decomposed accent -> NFC
+    assert tokenize("Hello\x00 world\u200b", lowercase=False) == ["Hello", "world"]
+
+
+def test_reader_accepts_a_bom_and_crlf(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_bytes(b"\xef\xbb\xbfi am\tje suis\r\n\r\nyou are\ttu es\r\n")
+    pairs = read_pairs(path)
+    assert [(p.source, p.target, p.line) for p in pairs] == [("i am", "je suis", 1), ("you are", "tu es", 3)]
+
+
+def test_vocab_has_specials_first_and_honours_min_freq_and_max_size():
+    sentences = [["a", "b", "a"], ["c", "a", "b"], ["d"]]
+    assert Vocab.build(sentences).itos == ["<pad>", "<sos>", "<eos>", "<unk>", "a", "b", "c", "d"]
+    assert Vocab.build(sentences, min_freq=2).itos[4:] == ["a", "b"]
+    vocab = Vocab.build(sentences, max_size=1)
+    assert vocab.itos[4:] == ["a"] and vocab.encode(["a", "zebra"]) == [4, Vocab.UNK]
+
+
+def test_vocab_round_trips_through_a_file(tmp_path):
+    vocab = Vocab.build([["été", "à"]])
+    vocab.save(tmp_path / "v.txt")
+    assert Vocab.load(tmp_path / "v.txt").itos == vocab.itos
+
+
+def test_targets_end_with_eos_and_inputs_start_with_sos():
+    batch = collate([Example([5, 6], [7, 8, 9]), Example([5], [7])])
+    assert batch.tgt_in.tolist() == [[Vocab.SOS, 7, 8, 9], [Vocab.SOS, 7, Vocab.PAD, Vocab.PAD]]
+    assert batch.tgt_out.tolist() == [[7, 8, 9, Vocab.EOS], [7, Vocab.EOS, Vocab.PAD, Vocab.PAD]]
+    assert batch.src_lengths.tolist() == [2, 1] and batch.n_tokens == 6
+
+
+def test_bucketed_batches_cover_every_example_once_with_similar_lengths():
+    examples = [Example([4] * n, [4]) for n in random.Random(0).choices(range(1, 30), k=200)]
+    batches = bucketed_batches(examples, 16, random.Random(1))
+    assert sorted(i for b in batches for i in b) == list(range(200))
+    spread = max(max(len(examples[i].source) for i in b) - min(len(examples[i].source) for i in b) for b in batches)
+    assert spread <= 3
+    assert batches == bucketed_batches(examples, 16, random.Random(1))
+
+
+def test_overrides_are_parsed_as_yaml_values(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  train: x.tsv\n", encoding="utf-8")
+    config = load_config(path, ["train.epochs=7", "train.lr=1e-3", "model.bidirectional=false", "data.val=v.tsv"])
+    assert (config.train.epochs, config.train.lr, config.model.bidirectional, config.data.val) == (7, 0.001, False, "v.tsv")
+    assert config.train.batch_size == 64  # a default filled in
+
+
+def test_an_integer_is_accepted_where_a_number_is_expected(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {train: x.tsv}\ntrain: {lr: 1}\n", encoding="utf-8")
+    assert load_config(path).train.lr == 1.0
+
+
+def test_malformed_override(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {train: x.tsv}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="expected key.sub=value"):
+        load_config(path, ["train.epochs"])
