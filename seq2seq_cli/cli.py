@@ -79,25 +79,31 @@ def train(
         run_training(settings, settings.train.name or config.stem, Console(highlight=False, soft_wrap=True))
 
 
+BeamOption = Annotated[Optional[int], typer.Option("--beam", min=1, help="Beam size (1: greedy). [default: the run's decode.beam_size]")]
+
+
 @app.command()
 def translate(
     text: Annotated[Optional[str], typer.Argument(help="Sentence to translate, or - to read one sentence a line from stdin.")] = None,
     input_file: Annotated[Optional[Path], typer.Option("--input", "-i", help="File with one sentence a line.")] = None,
     output_file: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write translations here instead of stdout.")] = None,
+    beam: BeamOption = None,
+    nbest: Annotated[int, typer.Option("--nbest", min=1, help="Translations per sentence, best first (i ||| text ||| score).")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line: tokens, score and attention of each translation.")] = False,
     run: RunOption = None,
     runs_dir: RunsDirOption = Path("runs"),
 ) -> None:
     """Translate a sentence, stdin ([bold]-[/]) or a file, with a trained run."""
     with user_errors():
         from seq2seq_cli.runs import find_run
-        from seq2seq_cli.translator import Translator, translate_lines
+        from seq2seq_cli.translator import Translator, render_lines, translate_lines
 
         lines = _input_lines(text, input_file)
-        translator = Translator.from_run(find_run(run, runs_dir))
+        translator = Translator.from_run(find_run(run, runs_dir)).with_decoding(beam_size=beam, n_best=nbest)
         warn = _stderr().print
         from_file = input_file is not None or text == "-"
         outputs = translate_lines(translator, lines, lambda message: warn(f"[yellow]warning:[/] {message}"), from_file)
-        _write_lines(outputs, output_file)
+        _write_lines(render_lines(lines, outputs, nbest, as_json), output_file)
 
 
 def _input_lines(text: Optional[str], input_file: Optional[Path]) -> list[str]:
@@ -152,6 +158,50 @@ def attend(
         plot_attention(translation.source, translation.steps, translation.attention, out, style, title)
         typer.echo(translation.text)
         _stderr().print(f"wrote {out}")
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Option("--data", "-d", help="TSV of source<TAB>reference pairs.")],
+    align: Annotated[Optional[Path], typer.Option("--align", help="Gold word alignments (Pharaoh, one line a pair): score the attention too.")] = None,
+    beam: BeamOption = None,
+    output_file: Annotated[Optional[Path], typer.Option("--output", "-o", help="Hypotheses file. [default: <run>/<data name>.hyp.txt]")] = None,
+    run: RunOption = None,
+    runs_dir: RunsDirOption = Path("runs"),
+) -> None:
+    """Score a run on a test set: sacreBLEU, chrF, exact match, speed; attention vs gold alignments."""
+    with user_errors():
+        import json
+
+        from seq2seq_cli.evaluate import evaluate as score
+        from seq2seq_cli.runs import find_run
+        from seq2seq_cli.translator import Translator
+
+        run_dir = find_run(run, runs_dir)
+        translator = Translator.from_run(run_dir).with_decoding(beam_size=beam)
+        report, hypotheses = score(translator, data, align)
+        output_file = output_file or run_dir / f"{data.stem}.hyp.txt"
+        _write_lines(hypotheses, output_file)
+        (run_dir / f"{data.stem}.eval.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
+        _print_report(report, data, output_file)
+
+
+def _print_report(report, data: Path, hypotheses_file: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{data}: {report.sentences} sentences, beam {report.decode['beam_size']}", show_header=False)
+    table.add_row("BLEU", f"{report.bleu:.2f}")
+    table.add_row("chrF", f"{report.chrf:.2f}")
+    table.add_row("exact match", f"{100 * report.exact_match:.1f}%")
+    table.add_row("speed", f"{report.sentences_per_s:,.1f} sentences/s")
+    if report.alignment_agreement is not None:
+        table.add_row("top-attended source word is gold", f"{100 * report.alignment_agreement:.1f}%")
+        table.add_row("alignment error rate (AER)", f"{100 * report.aer:.1f}%")
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(table)
+    console.print(f"BLEU signature: {report.bleu_signature}\nchrF signature: {report.chrf_signature}")
+    console.print(f"hypotheses: {hypotheses_file}")
 
 
 def main() -> None:

@@ -71,8 +71,12 @@ class TrainConfig:
 class DecodeConfig:
     """How translations are searched for."""
 
+    beam_size: int = _positive(5)
+    length_penalty: float = field(default=0.6, metadata={"min": 0.0})
+    n_best: int = _positive(1)
     max_len_ratio: float = field(default=2.0, metadata={"min": 0.0})
     max_len_extra: int = field(default=5, metadata={"min": 0})
+    unk_replace: bool = True
 
 
 @dataclass

@@ -37,6 +37,22 @@ def tokenize(text: str, lowercase: bool = True) -> list[str]:
     return _TOKEN.findall(normalize(text, lowercase))
 
 
+_ATTACH_LEFT = set(".,!?;:%)]}…»")
+_ATTACH_RIGHT = set("([{«")
+
+
+def detokenize(tokens: Sequence[str]) -> str:
+    """Join tokens into text: punctuation and hyphens attached, elision rejoined (l' homme -> l'homme)."""
+    text, glue, open_quote = "", True, False
+    for token in tokens:
+        attach = glue or token in _ATTACH_LEFT or token == "-"
+        if token == '"':
+            attach, open_quote = glue or open_quote, not open_quote
+        text += token if attach or not text else " " + token
+        glue = token in _ATTACH_RIGHT or token == "-" or token.endswith("'") or (token == '"' and open_quote)
+    return text
+
+
 class Pair(NamedTuple):
     source: str
     target: str

@@ -68,3 +68,103 @@ def _hypotheses(
         Hypothesis(tokens[row, :length].tolist(), float(scores[row]), attention[row, :length, :src_len])
         for row, (length, src_len) in enumerate(zip(lengths.tolist(), src_lengths.tolist()))
     ]
+
+
+def length_penalty(length: torch.Tensor | int, alpha: float) -> torch.Tensor | float:
+    """GNMT's ((5 + length) / 6) ** alpha: alpha 0 compares raw log-probabilities."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+@dataclass
+class _Finished:
+    normalized: float
+    hypothesis: Hypothesis
+
+
+@torch.inference_mode()
+def beam_search(
+    model,
+    src: torch.Tensor,
+    src_lengths: torch.Tensor,
+    max_lengths: torch.Tensor,
+    beam_size: int,
+    alpha: float = 0.0,
+    n_best: int = 1,
+) -> list[list[Hypothesis]]:
+    """The ``n_best`` highest-scoring outputs per sentence, all sentences' beams in one tensor.
+
+    Each step keeps the top ``beam_size`` continuations of a sentence; one that ends in
+    ``<eos>`` (or reaches the length limit) leaves the beam for the finished list, and its slot
+    dies. A sentence is done when no live hypothesis can still beat its ``n_best``-th finished
+    one under the length penalty, so a longer hypothesis can overtake a short one. With
+    ``beam_size`` 1 this is exactly greedy search. Scores are length-penalised log-probabilities.
+    """
+    batch, k, device = src.size(0), beam_size, src.device
+    memory, state = model.encode(src, src_lengths)
+    slots = torch.arange(batch, device=device).repeat_interleave(k)  # (batch * k,) -> its sentence
+    memory, state = memory.repeat(k), model.decoder.reorder_state(state, slots)
+    max_lengths = max_lengths.to(device)
+    scores = torch.full((batch, k), float("-inf"), device=device)
+    scores[:, 0] = 0.0  # every beam starts as one hypothesis
+    prev = torch.full((batch * k,), Vocab.SOS, dtype=torch.long, device=device)
+    history = torch.empty((batch * k, 0), dtype=torch.long, device=device)
+    attention = torch.empty((batch * k, 0, src.size(1)), device=device)
+    finished: list[list[_Finished]] = [[] for _ in range(batch)]
+    best_possible_lp = length_penalty(max_lengths.float(), alpha)  # (batch,)
+    for step in range(int(max_lengths.max())):
+        log_probs, weights, state = model.decoder.step(prev, state, memory)
+        log_probs[:, NEVER_PREDICTED] = float("-inf")
+        vocab = log_probs.size(-1)
+        candidates = scores.unsqueeze(-1) + log_probs.view(batch, k, vocab)  # (batch, k, vocab)
+        scores, choice = candidates.view(batch, -1).topk(k, dim=-1)  # (batch, k)
+        origin = (choice // vocab + torch.arange(batch, device=device).unsqueeze(1) * k).view(-1)
+        prev = (choice % vocab).view(-1)
+        history = torch.cat([history.index_select(0, origin), prev.unsqueeze(1)], dim=1)
+        attention = torch.cat([attention.index_select(0, origin), weights.index_select(0, origin).unsqueeze(1)], dim=1)
+        state = model.decoder.reorder_state(state, origin)
+        ended = ((prev.view(batch, k) == Vocab.EOS) | (max_lengths.unsqueeze(1) <= step + 1)) & scores.isfinite()
+        _collect(finished, ended, scores, history, attention, src_lengths, step + 1, alpha)
+        scores = scores.masked_fill(ended, float("-inf"))
+        done = _sentences_done(finished, scores, best_possible_lp, n_best)
+        scores = scores.masked_fill(done.unsqueeze(1), float("-inf"))
+        if bool(done.all()):
+            break
+    return [[f.hypothesis for f in sorted(found, key=lambda f: -f.normalized)[:n_best]] for found in finished]
+
+
+def _collect(finished, ended, scores, history, attention, src_lengths, length: int, alpha: float) -> None:
+    """Move hypotheses that just ended into their sentence's finished list."""
+    k = ended.size(1)
+    penalty = length_penalty(length, alpha)
+    for sentence, slot in ended.nonzero().tolist():
+        row = sentence * k + slot
+        src_len = int(src_lengths[sentence])
+        score = float(scores[sentence, slot]) / penalty
+        hypothesis = Hypothesis(history[row].tolist(), score, attention[row, :, :src_len].float().cpu())
+        finished[sentence].append(_Finished(score, hypothesis))
+
+
+def _sentences_done(finished, scores: torch.Tensor, best_possible_lp: torch.Tensor, n_best: int) -> torch.Tensor:
+    """A sentence is done when no live hypothesis can beat its n-best-th finished one.
+
+    Log-probabilities only fall as words are added, so a live hypothesis's best possible final
+    score is its current score under the largest length penalty it could still reach.
+    """
+    best_live = scores.max(dim=1).values / best_possible_lp  # (batch,)
+    threshold = torch.tensor(
+        [sorted((f.normalized for f in found), reverse=True)[n_best - 1] if len(found) >= n_best else float("-inf")
+         for found in finished],
+        device=scores.device,
+    )
+    no_live = ~scores.isfinite().any(dim=1)
+    return no_live | ((threshold > float("-inf")) & (best_live <= threshold))
+
+
+def search(
+    model, src: torch.Tensor, src_lengths: torch.Tensor, max_lengths: torch.Tensor,
+    beam_size: int = 1, alpha: float = 0.0, n_best: int = 1,
+) -> list[list[Hypothesis]]:
+    """The one entry point every caller uses: greedy for a beam of one, beam search otherwise."""
+    if beam_size == 1 and n_best == 1:
+        return [[hypothesis] for hypothesis in greedy_search(model, src, src_lengths, max_lengths)]
+    return beam_search(model, src, src_lengths, max_lengths, max(beam_size, n_best), alpha, n_best)

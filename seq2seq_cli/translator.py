@@ -1,12 +1,12 @@
 """The one decode path: text in, tokens, scores and attention out.
 
-``translate``, ``attend`` and validation all go through ``Translator.translate``, so what a
-heatmap shows is exactly what ``s2s translate`` printed.
+``translate``, ``attend``, ``evaluate`` and validation BLEU all go through
+``Translator.translate``, so what a heatmap shows is exactly what ``s2s translate`` printed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -14,24 +14,24 @@ import torch
 
 from seq2seq_cli import runs
 from seq2seq_cli.attention import LocationAttention
-from seq2seq_cli.config import Config, config_from_dict
-from seq2seq_cli.data import Vocab, pad_sources, tokenize
+from seq2seq_cli.config import Config, DecodeConfig, config_from_dict
+from seq2seq_cli.data import Vocab, detokenize, pad_sources, tokenize
 from seq2seq_cli.errors import DataError, RunError
 from seq2seq_cli.model import Seq2Seq, build_model
-from seq2seq_cli.search import greedy_search, max_output_lengths
+from seq2seq_cli.search import Hypothesis, max_output_lengths, search
 
 
 @dataclass
 class Translation:
     source: list[str]  # the tokens the model read (unknown words as typed)
-    output: list[str]  # the words produced, without <eos>
+    output: list[str]  # the words produced, without <eos> (unknown words replaced if asked)
     attention: torch.Tensor  # (output steps incl. <eos>, len(source))
-    score: float  # total log-probability
+    score: float  # log-probability (length-penalised under beam search)
     unknown: list[str]  # source words the vocabulary does not know
 
     @property
     def text(self) -> str:
-        return " ".join(self.output)
+        return detokenize(self.output)
 
     @property
     def steps(self) -> list[str]:
@@ -53,7 +53,7 @@ class Translator:
             raw = yaml.safe_load((run_dir / runs.CONFIG_FILE).read_text(encoding="utf-8"))
             src_vocab = Vocab.load(run_dir / runs.SOURCE_VOCAB)
             tgt_vocab = Vocab.load(run_dir / runs.TARGET_VOCAB)
-        except (OSError, yaml.YAMLError) as exc:
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise RunError(f"{run_dir}: incomplete run folder ({exc})") from None
         config = config_from_dict(raw, source=str(run_dir / runs.CONFIG_FILE))
         model = build_model(config.model, len(src_vocab), len(tgt_vocab), config.data.max_len)
@@ -64,18 +64,28 @@ class Translator:
             raise RunError(f"{run_dir / checkpoint}: weights do not match the run's config") from None
         return cls(model, config, src_vocab, tgt_vocab)
 
+    def with_decoding(self, **changes) -> Translator:
+        """The same model with other decode settings (``beam_size=1`` ...); ``None`` keeps a setting."""
+        decode = replace(self.config.decode, **{k: v for k, v in changes.items() if v is not None})
+        return Translator(self.model, replace(self.config, decode=decode), self.src_vocab, self.tgt_vocab)
+
     def translate(self, sentences: Sequence[str], batch_size: int = 64) -> list[Translation]:
-        """Translate in length-sorted batches; results come back in input order."""
-        tokenised = [self._tokens(sentence) for sentence in sentences]
+        """The best translation of each sentence, in input order."""
+        return [candidates[0] for candidates in self.translate_nbest(sentences, batch_size)]
+
+    def translate_nbest(self, sentences: Sequence[str], batch_size: int = 64) -> list[list[Translation]]:
+        """``decode.n_best`` translations per sentence, best first, decoded in length-sorted batches."""
+        tokenised = [self.tokens(sentence) for sentence in sentences]
         order = sorted(range(len(tokenised)), key=lambda i: len(tokenised[i]))
-        results: list[Translation | None] = [None] * len(tokenised)
+        results: list[list[Translation]] = [[] for _ in tokenised]
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            for index, translation in zip(chunk, self._translate_batch([tokenised[i] for i in chunk])):
-                results[index] = translation
-        return results  # type: ignore[return-value]
+            for index, candidates in zip(chunk, self._translate_batch([tokenised[i] for i in chunk])):
+                results[index] = candidates
+        return results
 
-    def _tokens(self, sentence: str) -> list[str]:
+    def tokens(self, sentence: str) -> list[str]:
+        """The sentence as the model reads it; an error if it is empty or too long for the model."""
         tokens = tokenize(sentence, self.config.data.lowercase)
         if not tokens:
             raise DataError("empty sentence: nothing to translate")
@@ -83,36 +93,93 @@ class Translator:
             self.model.decoder.attention.check_length(len(tokens))
         return tokens
 
-    def _translate_batch(self, batch: list[list[str]]) -> list[Translation]:
+    def _translate_batch(self, batch: list[list[str]]) -> list[list[Translation]]:
         src, lengths = pad_sources([self.src_vocab.encode(tokens) for tokens in batch])
         decode = self.config.decode
         limits = max_output_lengths(lengths, decode.max_len_ratio, decode.max_len_extra)
-        hypotheses = greedy_search(self.model, src, lengths, limits)
-        return [
-            Translation(
-                source=tokens,
-                output=self.tgt_vocab.decode(h.tokens[:-1] if h.tokens[-1:] == [Vocab.EOS] else h.tokens),
-                attention=h.attention,
-                score=h.score,
-                unknown=self.src_vocab.unknown(tokens),
-            )
-            for tokens, h in zip(batch, hypotheses)
-        ]
+        found = search(self.model, src, lengths, limits, decode.beam_size, decode.length_penalty, decode.n_best)
+        return [[self._translation(tokens, h) for h in hypotheses] for tokens, hypotheses in zip(batch, found)]
+
+    def _translation(self, source: list[str], hypothesis: Hypothesis) -> Translation:
+        ids = hypothesis.tokens[:-1] if hypothesis.tokens[-1:] == [Vocab.EOS] else hypothesis.tokens
+        output = self.tgt_vocab.decode(ids)
+        if self.config.decode.unk_replace:
+            output = replace_unknown(output, source, hypothesis.attention)
+        return Translation(source, output, hypothesis.attention, hypothesis.score, self.src_vocab.unknown(source))
+
+    @torch.inference_mode()
+    def reference_attention(self, sources: Sequence[str], targets: Sequence[str], batch_size: int = 64) -> list[torch.Tensor]:
+        """Attention while the model reads the given translation (teacher forcing): (tgt_len, src_len) each.
+
+        Row t is the attention with which the model predicts target word t, so it can be
+        compared with gold word alignments of that very translation.
+        """
+        lowercase = self.config.data.lowercase
+        pairs = [(self.tokens(s), tokenize(t, lowercase)) for s, t in zip(sources, targets)]
+        results = []
+        for start in range(0, len(pairs), batch_size):
+            chunk = pairs[start : start + batch_size]
+            src, lengths = pad_sources([self.src_vocab.encode(s) for s, _ in chunk])
+            tgt_in, _ = pad_sources([[Vocab.SOS] + self.tgt_vocab.encode(t) for _, t in chunk])
+            memory, state = self.model.encode(src, lengths)
+            _, weights, _ = self.model.decoder(tgt_in, state, memory)  # (batch, tgt_len + 1, src_len)
+            results += [weights[i, : len(t), : len(s)].clone() for i, (s, t) in enumerate(chunk)]
+        return results
+
+
+def replace_unknown(output: list[str], source: list[str], attention: torch.Tensor) -> list[str]:
+    """Each output ``<unk>`` becomes the source word it attends to most (names, numbers, rare words)."""
+    return [
+        source[int(attention[step].argmax())] if word == "<unk>" else word for step, word in enumerate(output)
+    ]
 
 
 def translate_lines(
     translator: Translator, lines: Sequence[str], warn: Callable[[str], None], keep_blank: bool = True
-) -> list[str]:
-    """Translate lines one for one, warning about unknown words.
+) -> list[list[Translation] | None]:
+    """Translate lines one for one (n-best lists), warning about unknown words.
 
-    In a file a blank line stays blank, so output lines match input lines; with
+    In a file a blank line stays blank (``None``), so output lines match input lines; with
     ``keep_blank=False`` (a sentence typed on the command line) it is an error.
     """
     filled = [i for i, line in enumerate(lines) if tokenize(line) or not keep_blank]
-    outputs = [""] * len(lines)
-    for index, translation in zip(filled, translator.translate([lines[i] for i in filled])):
-        outputs[index] = translation.text
-        if translation.unknown:
+    outputs: list[list[Translation] | None] = [None] * len(lines)
+    for index, candidates in zip(filled, translator.translate_nbest([lines[i] for i in filled])):
+        outputs[index] = candidates
+        if candidates[0].unknown:
             where = f"line {index + 1}: " if keep_blank else ""
-            warn(f"{where}unknown words read as <unk>: {', '.join(translation.unknown)}")
+            warn(f"{where}unknown words read as <unk>: {', '.join(candidates[0].unknown)}")
     return outputs
+
+
+def render_lines(lines: Sequence[str], outputs: list[list[Translation] | None], n_best: int, as_json: bool) -> list[str]:
+    """Output lines: the best translation per line; Moses-style ``i ||| text ||| score`` for n-best; or JSON."""
+    if as_json:
+        import json
+
+        return [json.dumps(_as_record(line, candidates), ensure_ascii=False) for line, candidates in zip(lines, outputs)]
+    if n_best == 1:
+        return [candidates[0].text if candidates else "" for candidates in outputs]
+    return [
+        f"{index} ||| {t.text} ||| {t.score:.4f}"
+        for index, candidates in enumerate(outputs)
+        for t in (candidates or [])
+    ]
+
+
+def _as_record(line: str, candidates: list[Translation] | None) -> dict:
+    candidates = candidates or []
+    return {
+        "source": line,
+        "source_tokens": candidates[0].source if candidates else [],
+        "unknown": candidates[0].unknown if candidates else [],
+        "hypotheses": [
+            {
+                "text": t.text,
+                "tokens": t.steps,
+                "score": round(t.score, 6),
+                "attention": [[round(w, 4) for w in row] for row in t.attention.tolist()],
+            }
+            for t in candidates
+        ],
+    }

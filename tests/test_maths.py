@@ -110,3 +110,72 @@ def test_location_attention_refuses_input_wider_than_its_width():
     src, lengths = pad_sources([[5] * 13])
     with pytest.raises(DataError, match="covers at most 12"):
         model.encode(src, lengths) and model(src, lengths, torch.tensor([[Vocab.SOS]]))
+
+
+@pytest.mark.parametrize("attention", ATTENTION_TYPES)
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_beam_size_one_equals_greedy(attention, alpha):
+    from seq2seq_cli.search import beam_search
+
+    model = tiny_model(attention)
+    src, lengths = pad_sources(random_sentences(8, seed=7))
+    limits = max_output_lengths(lengths, 1.5, 2)
+    greedy = greedy_search(model, src, lengths, limits)
+    beam = beam_search(model, src, lengths, limits, beam_size=1, alpha=alpha)
+    for g, (b,) in zip(greedy, beam):
+        assert b.tokens == g.tokens
+        torch.testing.assert_close(b.attention, g.attention)
+        if alpha == 0.0:
+            assert b.score == pytest.approx(g.score, abs=1e-4)
+
+
+@torch.no_grad()
+def _exhaustive_best(model, sentence, limit, alpha):
+    """Every output of at most ``limit`` words, scored one by one: the true best under the penalty."""
+    import itertools
+
+    from seq2seq_cli.search import length_penalty
+
+    src, lengths = pad_sources([sentence])
+    memory, state = model.encode(src, lengths)
+    words = [t for t in range(model.decoder.out.out_features) if t not in (Vocab.PAD, Vocab.SOS, Vocab.EOS)]
+    best = (float("-inf"), ())
+    for length in range(1, limit + 1):
+        for body in itertools.product(words, repeat=length - 1):
+            for last in [Vocab.EOS] + (words if length == limit else []):
+                output = [*body, last]
+                logits, _, _ = model.decoder(torch.tensor([[Vocab.SOS, *output[:-1]]]), state, memory)
+                log_probs = torch.log_softmax(logits[0], -1)
+                score = float(log_probs[torch.arange(length), torch.tensor(output)].sum())
+                best = max(best, (score / length_penalty(length, alpha), tuple(output)))
+    return best
+
+
+def test_a_beam_as_wide_as_the_search_space_finds_the_true_best():
+    from seq2seq_cli.search import beam_search
+
+    torch.manual_seed(1)
+    config = ModelConfig(attention="bahdanau", embed_dim=8, hidden_size=8, bidirectional=False, dropout=0.0)
+    model = build_model(config, 7, 7, max_len=10).eval()  # 3 real words + <unk>, <eos>
+    src, lengths = pad_sources([[4, 5, 6]])
+    for alpha in (0.0, 2.0):
+        (best,) = beam_search(model, src, lengths, torch.tensor([3]), beam_size=25, alpha=alpha)[0]
+        expected_score, expected_tokens = _exhaustive_best(model, [4, 5, 6], 3, alpha)
+        assert tuple(best.tokens) == expected_tokens
+        assert best.score == pytest.approx(expected_score, abs=1e-5)
+
+
+def test_beam_returns_n_best_sorted_and_batched_equals_alone():
+    from seq2seq_cli.search import beam_search
+
+    model = tiny_model("luong-general")
+    sentences = random_sentences(6, seed=11)
+    src, lengths = pad_sources(sentences)
+    limits = max_output_lengths(lengths, 1.5, 2)
+    batched = beam_search(model, src, lengths, limits, beam_size=4, alpha=0.6, n_best=3)
+    for sentence, hypotheses in zip(sentences, batched):
+        assert len(hypotheses) == 3
+        assert [h.score for h in hypotheses] == sorted((h.score for h in hypotheses), reverse=True)
+        alone_src, alone_lengths = pad_sources([sentence])
+        alone = beam_search(model, alone_src, alone_lengths, max_output_lengths(alone_lengths, 1.5, 2), 4, 0.6, 3)[0]
+        assert [h.tokens for h in alone] == [h.tokens for h in hypotheses]

@@ -1,0 +1,110 @@
+"""Scoring a run: sacreBLEU and chrF on detokenised output, exact match, and attention against gold alignments.
+
+BLEU and chrF come from sacrebleu, so scores are comparable with published ones and carry
+their signature; they are computed on detokenised hypotheses against the raw references.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from seq2seq_cli.data import read_pairs, tokenize
+from seq2seq_cli.errors import DataError
+from seq2seq_cli.translator import Translator
+
+Alignment = set[tuple[int, int]]  # (source index, target index)
+
+
+@dataclass
+class Report:
+    sentences: int
+    bleu: float
+    bleu_signature: str
+    chrf: float
+    chrf_signature: str
+    exact_match: float  # share of outputs identical to the reference, token for token
+    sentences_per_s: float
+    decode: dict = field(default_factory=dict)
+    alignment_agreement: float | None = None  # share of target words whose top-attended source word is gold
+    aer: float | None = None  # alignment error rate of the top-attended links
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def read_alignments(path: str | Path, count: int) -> list[Alignment]:
+    """Pharaoh lines (``0-0 1-2 2-1``: source-target index pairs), one per sentence pair."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such alignment file")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if len(lines) != count:
+        raise DataError(f"{path}: {len(lines)} alignment lines for {count} sentence pairs")
+    return [_parse_alignment(path, number, line) for number, line in enumerate(lines, 1)]
+
+
+def _parse_alignment(path: Path, number: int, line: str) -> Alignment:
+    try:
+        return {(int(s), int(t)) for s, t in (link.split("-") for link in line.split())}
+    except ValueError:
+        raise DataError(f"{path}:{number}: expected links like 0-0 1-2, got {line[:40]!r}") from None
+
+
+def alignment_scores(attention: Sequence[torch.Tensor], gold: Sequence[Alignment]) -> tuple[float, float]:
+    """(agreement, AER) of the hard alignment that links each target word to its most attended source word.
+
+    Agreement counts target words that have a gold link; AER (Och and Ney, 2003, with every gold
+    link sure) also penalises links predicted for words that should stay unaligned.
+    """
+    hits = aligned_targets = overlap = predicted = gold_links = 0
+    for weights, links in zip(attention, gold):  # weights: (tgt_len, src_len)
+        guesses = {(int(s), t) for t, s in enumerate(weights.argmax(dim=1).tolist())}
+        gold_targets = {t for _, t in links}
+        hits += sum(1 for s, t in guesses if t in gold_targets and (s, t) in links)
+        aligned_targets += len(gold_targets)
+        overlap += len(guesses & links)
+        predicted += len(guesses)
+        gold_links += len(links)
+    agreement = hits / aligned_targets if aligned_targets else 0.0
+    aer = 1.0 - 2.0 * overlap / (predicted + gold_links) if predicted + gold_links else 0.0
+    return agreement, aer
+
+
+def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> tuple[float, str, float, str]:
+    """sacreBLEU BLEU and chrF with their signatures."""
+    from sacrebleu.metrics import BLEU, CHRF
+
+    bleu, chrf = BLEU(), CHRF()
+    bleu_score = bleu.corpus_score(list(hypotheses), [list(references)])
+    chrf_score = chrf.corpus_score(list(hypotheses), [list(references)])
+    return bleu_score.score, str(bleu.get_signature()), chrf_score.score, str(chrf.get_signature())
+
+
+def evaluate(translator: Translator, data: str | Path, alignments: str | Path | None = None) -> tuple[Report, list[str]]:
+    """Translate a TSV's sources, score them against its targets; also alignments when given."""
+    pairs = read_pairs(data)
+    sources, references = [p.source for p in pairs], [p.target for p in pairs]
+    start = time.perf_counter()
+    translations = translator.translate(sources)
+    elapsed = time.perf_counter() - start
+    hypotheses = [t.text for t in translations]
+    lowercase = translator.config.data.lowercase
+    exact = sum(t.output == tokenize(r, lowercase) for t, r in zip(translations, references)) / len(pairs)
+    bleu, bleu_signature, chrf, chrf_signature = corpus_scores(hypotheses, references)
+    decode = translator.config.decode
+    report = Report(
+        sentences=len(pairs), bleu=round(bleu, 2), bleu_signature=bleu_signature, chrf=round(chrf, 2),
+        chrf_signature=chrf_signature, exact_match=round(exact, 4), sentences_per_s=round(len(pairs) / elapsed, 1),
+        decode={"beam_size": decode.beam_size, "length_penalty": decode.length_penalty},
+    )
+    if alignments is not None:
+        gold = read_alignments(alignments, len(pairs))
+        attention = translator.reference_attention(sources, references)
+        agreement, aer = alignment_scores(attention, gold)
+        report.alignment_agreement, report.aer = round(agreement, 4), round(aer, 4)
+    return report, hypotheses
