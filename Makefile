@@ -12,9 +12,9 @@ $(INSTALLED): pyproject.toml constraints.txt
 	touch $(INSTALLED)
 
 demo: $(INSTALLED)
-	$(BIN)/s2s train --config configs/seed.yaml
+	$(BIN)/s2s train --config configs/default.yaml
 	$(BIN)/s2s translate "i am a student"
-	$(BIN)/s2s attend --out heatmap.png "she is a doctor"
+	$(BIN)/s2s attend --out heatmap.png "the red car is small"
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest -q

@@ -194,6 +194,7 @@ def _print_report(report, data: Path, hypotheses_file: Path) -> None:
     table.add_row("BLEU", f"{report.bleu:.2f}")
     table.add_row("chrF", f"{report.chrf:.2f}")
     table.add_row("exact match", f"{100 * report.exact_match:.1f}%")
+    table.add_row("token accuracy (teacher-forced)", f"{100 * report.token_accuracy:.1f}%")
     table.add_row("speed", f"{report.sentences_per_s:,.1f} sentences/s")
     if report.alignment_agreement is not None:
         table.add_row("top-attended source word is gold", f"{100 * report.alignment_agreement:.1f}%")

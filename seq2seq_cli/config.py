@@ -57,10 +57,19 @@ class TrainConfig:
     """The optimisation loop and where its outputs go."""
 
     epochs: int = _positive(10)
+    max_time: Optional[str] = None
     batch_size: int = _positive(64)
+    batch_tokens: int = field(default=0, metadata={"min": 0})
     lr: float = field(default=0.001, metadata={"min": 0.0})
+    lr_decay: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    lr_patience: int = field(default=2, metadata={"min": 0})
+    min_lr: float = field(default=1e-5, metadata={"min": 0.0})
     clip_grad: float = field(default=1.0, metadata={"min": 0.0})
     teacher_forcing: float = field(default=1.0, metadata={"min": 0.0, "max": 1.0})
+    validate_every: int = field(default=0, metadata={"min": 0})
+    best_metric: Literal["loss", "bleu", "chrf"] = "loss"
+    patience: int = field(default=0, metadata={"min": 0})
+    keep_best: int = _positive(1)
     seed: int = 1
     threads: int = field(default=0, metadata={"min": 0})
     runs_dir: str = "runs"
@@ -92,12 +101,25 @@ class Config:
         return dataclasses.asdict(self)
 
 
+def parse_duration(text: str, key: str = "train.max_time") -> float:
+    """Seconds in ``90``, ``90s``, ``15m``, ``2h`` or ``1h30m``."""
+    import re
+
+    match = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", str(text))
+    if not match or not any(match.groups()):
+        raise ConfigError(f"{key}: expected a duration like 90s, 15m or 1h30m, got {text!r}")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
 def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     """Read a YAML config, apply ``key.sub=value`` overrides and validate every key."""
     raw = _read_yaml(Path(path))
     for override in overrides:
         _apply_override(raw, override)
     config = config_from_dict(raw, source=str(path))
+    if config.train.max_time is not None:
+        parse_duration(config.train.max_time, f"{path}: train.max_time")
     if not config.data.train:
         raise ConfigError(f"{path}: data.train is required (the TSV file of training pairs)")
     return config
@@ -187,6 +209,8 @@ def _check_value(value: Any, hint: Any, limits: Any, key: str, source: str) -> A
             hint_text = _did_you_mean(str(value), args)
             raise ConfigError(f"{source}: {key} must be one of {choices}; got {value!r}{hint_text}")
         return value
+    if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)  # a name or duration written as a bare number
     if hint is float:
         value = _as_float(value)
         if isinstance(value, float) and not math.isfinite(value):

@@ -169,16 +169,32 @@ def collate(examples: Sequence[Example]) -> Batch:
     return Batch(src, src_lengths, tgt_in, tgt_out)
 
 
-def bucketed_batches(examples: Sequence[Example], batch_size: int, rng: random.Random | None) -> list[list[int]]:
+def bucketed_batches(
+    examples: Sequence[Example], batch_size: int, rng: random.Random | None, batch_tokens: int = 0
+) -> list[list[int]]:
     """Group similar lengths so padding stays small; shuffle within lengths and batch order.
 
+    With ``batch_tokens`` a batch holds as many sentences as fit that many padded tokens
+    (``batch_size`` still caps the count), so short sentences come in bigger batches.
     With ``rng=None`` the order is deterministic (for validation).
     """
     order = list(range(len(examples)))
     if rng is not None:
         rng.shuffle(order)
+    size = [max(len(examples[i].source), len(examples[i].target) + 1) for i in range(len(examples))]
     order.sort(key=lambda i: (len(examples[i].source), len(examples[i].target)))
-    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    longest = 0
+    for index in order:
+        grown = max(longest, size[index])
+        if batch and (len(batch) >= batch_size or (batch_tokens and (len(batch) + 1) * grown > batch_tokens)):
+            batches.append(batch)
+            batch, grown = [], size[index]
+        batch.append(index)
+        longest = grown
+    if batch:
+        batches.append(batch)
     if rng is not None:
         rng.shuffle(batches)
     return batches

@@ -28,6 +28,7 @@ class Report:
     chrf: float
     chrf_signature: str
     exact_match: float  # share of outputs identical to the reference, token for token
+    token_accuracy: float  # share of reference words (and <eos>) predicted right given the reference so far
     sentences_per_s: float
     decode: dict = field(default_factory=dict)
     alignment_agreement: float | None = None  # share of target words whose top-attended source word is gold
@@ -75,11 +76,13 @@ def alignment_scores(attention: Sequence[torch.Tensor], gold: Sequence[Alignment
     return agreement, aer
 
 
-def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> tuple[float, str, float, str]:
-    """sacreBLEU BLEU and chrF with their signatures."""
+def corpus_scores(
+    hypotheses: Sequence[str], references: Sequence[str], lowercase: bool = False
+) -> tuple[float, str, float, str]:
+    """sacreBLEU BLEU and chrF with their signatures (case-insensitive for a lowercasing model)."""
     from sacrebleu.metrics import BLEU, CHRF
 
-    bleu, chrf = BLEU(), CHRF()
+    bleu, chrf = BLEU(lowercase=lowercase), CHRF(lowercase=lowercase)
     bleu_score = bleu.corpus_score(list(hypotheses), [list(references)])
     chrf_score = chrf.corpus_score(list(hypotheses), [list(references)])
     return bleu_score.score, str(bleu.get_signature()), chrf_score.score, str(chrf.get_signature())
@@ -95,16 +98,17 @@ def evaluate(translator: Translator, data: str | Path, alignments: str | Path | 
     hypotheses = [t.text for t in translations]
     lowercase = translator.config.data.lowercase
     exact = sum(t.output == tokenize(r, lowercase) for t, r in zip(translations, references)) / len(pairs)
-    bleu, bleu_signature, chrf, chrf_signature = corpus_scores(hypotheses, references)
+    bleu, bleu_signature, chrf, chrf_signature = corpus_scores(hypotheses, references, lowercase)
+    readings = translator.read_references(sources, references)
+    accuracy = sum(r.correct for r in readings) / sum(r.words for r in readings)
     decode = translator.config.decode
     report = Report(
         sentences=len(pairs), bleu=round(bleu, 2), bleu_signature=bleu_signature, chrf=round(chrf, 2),
-        chrf_signature=chrf_signature, exact_match=round(exact, 4), sentences_per_s=round(len(pairs) / elapsed, 1),
+        chrf_signature=chrf_signature, exact_match=round(exact, 4), token_accuracy=round(accuracy, 4), sentences_per_s=round(len(pairs) / elapsed, 1),
         decode={"beam_size": decode.beam_size, "length_penalty": decode.length_penalty},
     )
     if alignments is not None:
         gold = read_alignments(alignments, len(pairs))
-        attention = translator.reference_attention(sources, references)
-        agreement, aer = alignment_scores(attention, gold)
+        agreement, aer = alignment_scores([r.attention for r in readings], gold)
         report.alignment_agreement, report.aer = round(agreement, 4), round(aer, 4)
     return report, hypotheses

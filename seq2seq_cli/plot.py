@@ -76,17 +76,24 @@ def _annotate_cells(axes, weights) -> None:
 
 
 def plot_curves(records: Sequence[dict], path: Path) -> None:
-    """Training and validation loss per epoch, from the metrics log."""
+    """Training and validation loss against steps, and validation BLEU on a second axis."""
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(6, 4), layout="constrained")
-    epochs = [r["epoch"] for r in records]
-    axes.plot(epochs, [r["train_loss"] for r in records], marker=".", label="train loss")
+    figure, axes = plt.subplots(figsize=(7, 4), layout="constrained")
+    steps = [r["step"] for r in records]
+    axes.plot(steps, [r["train_loss"] for r in records], marker=".", label="train loss")
     if any(r.get("val_loss") is not None for r in records):
-        axes.plot(epochs, [r["val_loss"] for r in records], marker=".", label="validation loss")
-    axes.set_xlabel("epoch")
+        axes.plot(steps, [r["val_loss"] for r in records], marker=".", label="validation loss")
+    axes.set_xlabel("step")
     axes.set_ylabel("cross-entropy per token")
     axes.grid(alpha=0.3)
-    axes.legend()
+    handles, labels = axes.get_legend_handles_labels()
+    if any(r.get("val_bleu") is not None for r in records):
+        bleu_axes = axes.twinx()
+        bleu_axes.plot(steps, [r["val_bleu"] for r in records], marker=".", color="tab:green", label="validation BLEU")
+        bleu_axes.set_ylabel("BLEU")
+        more_handles, more_labels = bleu_axes.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    axes.legend(handles, labels, loc="center right")
     _save(figure, path)
 
 

@@ -21,6 +21,11 @@ METRICS = "metrics.jsonl"
 CURVES = "curves.png"
 
 
+def ranked_checkpoint(step: int) -> str:
+    """File name of one of the best-N checkpoints (``train.keep_best``)."""
+    return f"best-step{step}.pt"
+
+
 def create_run_dir(runs_dir: str | Path, name: str) -> Path:
     """A new folder ``runs_dir/name``, or ``name-2``, ``name-3``... so no earlier run is touched."""
     runs_dir = Path(runs_dir)

@@ -1,4 +1,4 @@
-"""The training loop: data preparation, mini-batch updates, validation and checkpoints."""
+"""The training loop: data preparation, mini-batch updates, validation, checkpoints and stopping."""
 
 from __future__ import annotations
 
@@ -16,16 +16,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from seq2seq_cli import runs
-from seq2seq_cli.config import Config, save_config
+from seq2seq_cli.config import Config, TrainConfig, parse_duration, save_config
 from seq2seq_cli.data import Batch, Example, Pair, Vocab, bucketed_batches, collate, read_pairs, tokenize
 from seq2seq_cli.errors import DataError
 from seq2seq_cli.model import Seq2Seq, build_model, parameter_counts
+
+Tokenised = tuple[list[str], list[str], Pair]
 
 
 @dataclass
 class TrainingData:
     train: list[Example]
     val: list[Example]
+    val_pairs: list[Pair]  # the raw text of ``val``, for BLEU against untouched references
     src_vocab: Vocab
     tgt_vocab: Vocab
     too_long: int  # training pairs dropped for exceeding data.max_len
@@ -46,26 +49,27 @@ def prepare_data(config: Config) -> TrainingData:
     tgt_vocab = Vocab.build((p[1] for p in fits), data.min_freq, data.max_size)
     val_fits = [p for p in val_pairs if max(len(p[0]), len(p[1])) <= data.max_len]
     return TrainingData(
-        train=[Example(src_vocab.encode(s), tgt_vocab.encode(t)) for s, t in fits],
-        val=[Example(src_vocab.encode(s), tgt_vocab.encode(t)) for s, t in val_fits],
+        train=[Example(src_vocab.encode(s), tgt_vocab.encode(t)) for s, t, _ in fits],
+        val=[Example(src_vocab.encode(s), tgt_vocab.encode(t)) for s, t, _ in val_fits],
+        val_pairs=[pair for _, _, pair in val_fits],
         src_vocab=src_vocab,
         tgt_vocab=tgt_vocab,
         too_long=len(train_pairs) - len(fits),
     )
 
 
-def _tokenised(pairs: list[Pair], path: str, lowercase: bool) -> list[tuple[list[str], list[str]]]:
+def _tokenised(pairs: list[Pair], path: str, lowercase: bool) -> list[Tokenised]:
     result = []
     for pair in pairs:
         source, target = tokenize(pair.source, lowercase), tokenize(pair.target, lowercase)
         if not source or not target:
             side = "source" if not source else "target"
             raise DataError(f"{path}:{pair.line}: {side} side has no words after normalisation")
-        result.append((source, target))
+        result.append((source, target, pair))
     return result
 
 
-def _split(pairs: list, fraction: float, seed: int) -> tuple[list, list]:
+def _split(pairs: list[Tokenised], fraction: float, seed: int) -> tuple[list[Tokenised], list[Tokenised]]:
     """A seeded held-out share of train, for when no validation file is given."""
     held_out = round(len(pairs) * fraction) if len(pairs) > 1 else 0
     order = list(range(len(pairs)))
@@ -95,6 +99,26 @@ def validation_loss(model: Seq2Seq, examples: list[Example], batch_size: int) ->
     return total / tokens
 
 
+def validation_scores(model: Seq2Seq, data: TrainingData, config: Config) -> dict:
+    """Loss and perplexity (teacher-forced), and BLEU and chrF of batched greedy translations."""
+    val_loss = validation_loss(model, data.val, config.train.batch_size)
+    if val_loss is None:
+        return {"val_loss": None, "val_ppl": None, "val_bleu": None, "val_chrf": None}
+    from seq2seq_cli.evaluate import corpus_scores
+    from seq2seq_cli.translator import Translator
+
+    translator = Translator(model, config, data.src_vocab, data.tgt_vocab).with_decoding(beam_size=1, n_best=1)
+    hypotheses = [t.text for t in translator.translate([p.source for p in data.val_pairs])]
+    model.train()
+    bleu, _, chrf, _ = corpus_scores(hypotheses, [p.target for p in data.val_pairs], config.data.lowercase)
+    return {
+        "val_loss": round(val_loss, 6),
+        "val_ppl": round(math.exp(min(val_loss, 50.0)), 4),
+        "val_bleu": round(bleu, 2),
+        "val_chrf": round(chrf, 2),
+    }
+
+
 def train(config: Config, name: str, console: Console) -> Path:
     """Train the model ``config`` describes into a new run folder, and return that folder."""
     if config.train.threads:
@@ -107,77 +131,147 @@ def train(config: Config, name: str, console: Console) -> Path:
     data.tgt_vocab.save(run_dir / runs.TARGET_VOCAB)
     model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len)
     console.print(summary_table(data, model, run_dir))
-    records = _fit(model, data, config, run_dir, console)
+    trainer = Trainer(config, data, model, run_dir, console)
+    records = trainer.fit()
     _plot_curves_or_warn(records, run_dir / runs.CURVES, console)
-    best = min(records, key=_selection_loss)
+    best = trainer.best_record()
     console.print(
-        f"[green]done[/] in {records[-1]['elapsed']:.1f}s: best epoch {best['epoch']} "
-        f"(val loss {_fmt(best['val_loss'])}), saved to {run_dir}"
+        f"[green]done[/] in {records[-1]['elapsed']:.1f}s ({trainer.stop_reason}): best at step {best['step']} "
+        f"(epoch {best['epoch']}; {_metric_text(best)}), saved to {run_dir}"
     )
     return run_dir
 
 
-def _fit(model: Seq2Seq, data: TrainingData, config: Config, run_dir: Path, console: Console) -> list[dict]:
-    settings = config.train
-    # fused: one kernel for every parameter; on a CPU it more than doubled training speed here
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, fused=True)
-    batch_rng = random.Random(settings.seed)
-    steps_per_epoch = math.ceil(len(data.train) / settings.batch_size)
-    records: list[dict] = []
-    start, step = time.perf_counter(), 0
-    model.train()
-    with _progress(console) as progress:
-        task = progress.add_task("training", total=steps_per_epoch * settings.epochs, loss=float("nan"), speed=0.0)
-        for epoch in range(1, settings.epochs + 1):
-            epoch_start, epoch_loss, epoch_tokens = time.perf_counter(), torch.zeros(()), 0
-            for ids in bucketed_batches(data.train, settings.batch_size, batch_rng):
-                loss, n_tokens = batch_loss(model, collate([data.train[i] for i in ids]), settings.teacher_forcing)
-                optimizer.zero_grad(set_to_none=True)
-                (loss / n_tokens).backward()
-                if settings.clip_grad > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip_grad)
-                optimizer.step()
-                epoch_loss += loss.detach()
-                epoch_tokens += n_tokens
-                step += 1
-                speed = epoch_tokens / max(time.perf_counter() - epoch_start, 1e-9)
-                progress.update(task, advance=1, speed=speed)
-            train_loss = float(epoch_loss) / epoch_tokens
-            progress.update(task, loss=train_loss)
-            record = _validate(model, data, config, epoch, step, train_loss, epoch_tokens / (time.perf_counter() - epoch_start))
-            record["elapsed"] = round(time.perf_counter() - start, 3)
-            records.append(record)
-            _save_epoch(model, optimizer, record, records, run_dir)
-            if epoch == settings.epochs or epoch % max(1, settings.epochs // 20) == 0:
-                progress.console.print(_epoch_line(record))
-    return records
+class Trainer:
+    """One training run: the optimisation loop, validation, checkpoints and when to stop."""
+
+    def __init__(self, config: Config, data: TrainingData, model: Seq2Seq, run_dir: Path, console: Console):
+        self.config, self.settings, self.data = config, config.train, data
+        self.model, self.run_dir, self.console = model, run_dir, console
+        # fused: one kernel for every parameter; on a CPU it more than doubled training speed here
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=self.settings.lr, fused=True)
+        self.scheduler = _plateau_scheduler(self.optimizer, self.settings)
+        self.batch_rng = random.Random(self.settings.seed)
+        self.step = 0
+        self.records: list[dict] = []
+        self.kept: list[tuple[float, int]] = []  # (score, step) of the best-N checkpoint files
+        self.stalled = 0  # validations since the best one, for early stopping
+        self.stop_reason = "all epochs done"
+        self.start = time.perf_counter()
+        budget = self.settings.max_time
+        self.deadline = self.start + parse_duration(budget) if budget else float("inf")
+        self._reset_window()
+
+    def fit(self) -> list[dict]:
+        self.model.train()
+        total = len(self._batches(random.Random(0))) * self.settings.epochs
+        with _progress(self.console) as self.progress:
+            self.task = self.progress.add_task("training", total=total, loss=float("nan"), speed=0.0)
+            for epoch in range(1, self.settings.epochs + 1):
+                if self._train_epoch(epoch):
+                    break
+        return self.records
+
+    def best_record(self) -> dict:
+        return max(self.records, key=self._score)
+
+    def _batches(self, rng: random.Random) -> list[list[int]]:
+        return bucketed_batches(self.data.train, self.settings.batch_size, rng, self.settings.batch_tokens)
+
+    def _train_epoch(self, epoch: int) -> bool:
+        """One pass over the data, validating as configured; True when training should stop."""
+        every = self.settings.validate_every
+        for ids in self._batches(self.batch_rng):
+            self._update(collate([self.data.train[i] for i in ids]))
+            out_of_time = time.perf_counter() > self.deadline
+            if out_of_time or (every and self.step % every == 0):
+                if self._validate(epoch):
+                    return True
+                if out_of_time:
+                    self.stop_reason = f"time budget of {self.settings.max_time} used"
+                    return True
+        validated_now = bool(self.records) and self.records[-1]["step"] == self.step
+        if (not every or epoch == self.settings.epochs) and not validated_now:
+            return self._validate(epoch)
+        return False
+
+    def _update(self, batch: Batch) -> None:
+        loss, n_tokens = batch_loss(self.model, batch, self.settings.teacher_forcing)
+        self.optimizer.zero_grad(set_to_none=True)
+        (loss / n_tokens).backward()
+        if self.settings.clip_grad > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.clip_grad)
+        self.optimizer.step()
+        self.step += 1
+        self.window_loss += loss.detach()  # stays a tensor: no host sync inside the step loop
+        self.window_tokens += n_tokens
+        speed = self.window_tokens / max(time.perf_counter() - self.window_start, 1e-9)
+        self.progress.update(self.task, advance=1, speed=speed)
+
+    def _reset_window(self) -> None:
+        """Training loss and speed are reported per stretch between validations."""
+        self.window_loss, self.window_tokens, self.window_start = torch.zeros(()), 0, time.perf_counter()
+
+    def _validate(self, epoch: int) -> bool:
+        """Score the model, log it, checkpoint it; True when early stopping says stop."""
+        record = {
+            "epoch": epoch,
+            "step": self.step,
+            "train_loss": round(float(self.window_loss) / max(self.window_tokens, 1), 6),
+            "tokens_per_s": round(self.window_tokens / max(time.perf_counter() - self.window_start, 1e-9), 1),
+        }
+        record.update(validation_scores(self.model, self.data, self.config))
+        record["lr"] = self.optimizer.param_groups[0]["lr"]
+        record["elapsed"] = round(time.perf_counter() - self.start, 3)
+        self.records.append(record)
+        improved = self._score(record) >= max(self._score(r) for r in self.records)
+        self._checkpoint(record, improved)
+        self.progress.update(self.task, loss=record["train_loss"])
+        self.progress.console.print(_validation_line(record))
+        if self.scheduler is not None:
+            self.scheduler.step(self._score(record))
+        self.stalled = 0 if improved else self.stalled + 1
+        self._reset_window()
+        if self.settings.patience and self.stalled >= self.settings.patience:
+            self.stop_reason = f"no better {self.settings.best_metric} in {self.stalled} validations"
+            return True
+        return False
+
+    def _score(self, record: dict) -> float:
+        """Higher is better, whatever the metric; training loss stands in without a validation set."""
+        metric = self.settings.best_metric
+        if record.get(f"val_{metric}") is None:
+            return -record["train_loss"]
+        return -record["val_loss"] if metric == "loss" else record[f"val_{metric}"]
+
+    def _checkpoint(self, record: dict, improved: bool) -> None:
+        """Append the metrics line; write ``last``, ``best`` when improved, and the best N when asked."""
+        with open(self.run_dir / runs.METRICS, "a", encoding="utf-8") as log:
+            log.write(json.dumps(record) + "\n")
+        weights = {"model": self.model.state_dict(), "epoch": record["epoch"], "step": record["step"]}
+        runs.save_checkpoint({**weights, "optimizer": self.optimizer.state_dict()}, self.run_dir / runs.LAST)
+        if improved:
+            runs.save_checkpoint(weights, self.run_dir / runs.BEST)
+        if self.settings.keep_best > 1:
+            self._keep_best_n(weights, self._score(record))
+
+    def _keep_best_n(self, weights: dict, score: float) -> None:
+        """``best-step<N>.pt`` for the ``keep_best`` best validations; the others are deleted."""
+        self.kept = sorted(self.kept + [(score, self.step)], key=lambda kept: -kept[0])
+        if (score, self.step) in self.kept[: self.settings.keep_best]:
+            runs.save_checkpoint(weights, self.run_dir / runs.ranked_checkpoint(self.step))
+        for _, step in self.kept[self.settings.keep_best :]:
+            (self.run_dir / runs.ranked_checkpoint(step)).unlink(missing_ok=True)
+        self.kept = self.kept[: self.settings.keep_best]
 
 
-def _validate(model: Seq2Seq, data: TrainingData, config: Config, epoch: int, step: int, train_loss: float, speed: float) -> dict:
-    val_loss = validation_loss(model, data.val, config.train.batch_size)
-    return {
-        "epoch": epoch,
-        "step": step,
-        "train_loss": round(train_loss, 6),
-        "val_loss": None if val_loss is None else round(val_loss, 6),
-        "val_ppl": None if val_loss is None else round(math.exp(min(val_loss, 50.0)), 4),
-        "tokens_per_s": round(speed, 1),
-    }
-
-
-def _selection_loss(record: dict) -> float:
-    """Validation loss picks the best checkpoint; training loss does when there is no validation set."""
-    return record["val_loss"] if record["val_loss"] is not None else record["train_loss"]
-
-
-def _save_epoch(model: Seq2Seq, optimizer: torch.optim.Optimizer, record: dict, records: list[dict], run_dir: Path) -> None:
-    """Append the metrics line, write ``last``, and ``best`` when this epoch beats every earlier one."""
-    with open(run_dir / runs.METRICS, "a", encoding="utf-8") as log:
-        log.write(json.dumps(record) + "\n")
-    weights = {"model": model.state_dict(), "epoch": record["epoch"], "step": record["step"]}
-    runs.save_checkpoint({**weights, "optimizer": optimizer.state_dict()}, run_dir / runs.LAST)
-    if _selection_loss(record) <= min(_selection_loss(r) for r in records):
-        runs.save_checkpoint(weights, run_dir / runs.BEST)
+def _plateau_scheduler(optimizer: torch.optim.Optimizer, settings: TrainConfig):
+    """Lower the learning rate when the chosen metric stops improving (scores: higher is better)."""
+    if settings.lr_decay >= 1.0:
+        return None
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=settings.lr_decay, patience=settings.lr_patience, min_lr=settings.min_lr
+    )
 
 
 def summary_table(data: TrainingData, model: Seq2Seq, run_dir: Path) -> Table:
@@ -211,15 +305,22 @@ def _progress(console: Console) -> Progress:
     )
 
 
-def _epoch_line(record: dict) -> str:
+def _validation_line(record: dict) -> str:
     return (
         f"epoch {record['epoch']:>3}  step {record['step']:>6}  train loss {record['train_loss']:.4f}  "
-        f"val loss {_fmt(record['val_loss'])}  val ppl {_fmt(record['val_ppl'])}  {record['tokens_per_s']:,.0f} tok/s"
+        f"{_metric_text(record)}  lr {record['lr']:.2g}  {record['tokens_per_s']:,.0f} tok/s"
     )
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+def _metric_text(record: dict) -> str:
+    return (
+        f"val loss {_fmt(record['val_loss'])}  ppl {_fmt(record['val_ppl'])}  "
+        f"BLEU {_fmt(record['val_bleu'], 2)}  chrF {_fmt(record['val_chrf'], 2)}"
+    )
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def _plot_curves_or_warn(records: list[dict], path: Path, console: Console) -> None:

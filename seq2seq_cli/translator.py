@@ -108,23 +108,35 @@ class Translator:
         return Translation(source, output, hypothesis.attention, hypothesis.score, self.src_vocab.unknown(source))
 
     @torch.inference_mode()
-    def reference_attention(self, sources: Sequence[str], targets: Sequence[str], batch_size: int = 64) -> list[torch.Tensor]:
-        """Attention while the model reads the given translation (teacher forcing): (tgt_len, src_len) each.
+    def read_references(self, sources: Sequence[str], targets: Sequence[str], batch_size: int = 64) -> list[ReferenceReading]:
+        """Let the model read the given translations (teacher forcing) and report what it did.
 
-        Row t is the attention with which the model predicts target word t, so it can be
-        compared with gold word alignments of that very translation.
+        Attention row t is what the model attends to while predicting target word t, so it can
+        be compared with gold word alignments of that very translation.
         """
         lowercase = self.config.data.lowercase
         pairs = [(self.tokens(s), tokenize(t, lowercase)) for s, t in zip(sources, targets)]
-        results = []
+        readings = []
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start : start + batch_size]
             src, lengths = pad_sources([self.src_vocab.encode(s) for s, _ in chunk])
-            tgt_in, _ = pad_sources([[Vocab.SOS] + self.tgt_vocab.encode(t) for _, t in chunk])
+            targets_ids = [self.tgt_vocab.encode(t) for _, t in chunk]
+            tgt_in, _ = pad_sources([[Vocab.SOS] + ids for ids in targets_ids])
             memory, state = self.model.encode(src, lengths)
-            _, weights, _ = self.model.decoder(tgt_in, state, memory)  # (batch, tgt_len + 1, src_len)
-            results += [weights[i, : len(t), : len(s)].clone() for i, (s, t) in enumerate(chunk)]
-        return results
+            logits, weights, _ = self.model.decoder(tgt_in, state, memory)  # (batch, tgt_len + 1, ...)
+            guesses = logits.argmax(-1)
+            for row, ((source, target), ids) in enumerate(zip(chunk, targets_ids)):
+                gold = torch.tensor(ids + [Vocab.EOS])
+                correct = int((guesses[row, : len(gold)] == gold).sum())
+                readings.append(ReferenceReading(weights[row, : len(target), : len(source)].clone(), correct, len(gold)))
+        return readings
+
+
+@dataclass
+class ReferenceReading:
+    attention: torch.Tensor  # (len(target), len(source)): the <eos> step left out
+    correct: int  # reference words (and the final <eos>) the model would have predicted itself
+    words: int
 
 
 def replace_unknown(output: list[str], source: list[str], attention: torch.Tensor) -> list[str]:

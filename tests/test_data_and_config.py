@@ -73,3 +73,23 @@ def test_malformed_override(tmp_path):
     path.write_text("data: {train: x.tsv}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="expected key.sub=value"):
         load_config(path, ["train.epochs"])
+
+
+def test_token_budget_batches_stay_within_budget_and_cover_everything():
+    examples = [Example([4] * n, [4] * m) for n, m in zip(random.Random(2).choices(range(1, 40), k=300), random.Random(3).choices(range(1, 40), k=300))]
+    batches = bucketed_batches(examples, 1000, random.Random(0), batch_tokens=200)
+    assert sorted(i for b in batches for i in b) == list(range(300))
+    for batch in batches:
+        padded = len(batch) * max(max(len(examples[i].source), len(examples[i].target) + 1) for i in batch)
+        assert padded <= 200 or len(batch) == 1
+    assert len({len(b) for b in batches}) > 3  # short sentences come in bigger batches
+
+
+def test_max_time_accepts_durations(tmp_path):
+    from seq2seq_cli.config import parse_duration
+
+    assert [parse_duration(t) for t in ("90", "90s", "15m", "1h30m", "2h")] == [90, 90, 900, 5400, 7200]
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {train: x.tsv}\ntrain: {max_time: soon}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="train.max_time: expected a duration"):
+        load_config(path)
