@@ -223,14 +223,14 @@ class Trainer:
         record.update(validation_scores(self.model, self.data, self.config))
         record["lr"] = self.optimizer.param_groups[0]["lr"]
         record["elapsed"] = round(time.perf_counter() - self.start, 3)
+        best_before = max((self._score(r) for r in self.records), default=float("-inf"))
         self.records.append(record)
-        improved = self._score(record) >= max(self._score(r) for r in self.records)
-        self._checkpoint(record, improved)
+        self._checkpoint(record, is_best=self._score(record) >= best_before)
         self.progress.update(self.task, loss=record["train_loss"])
         self.progress.console.print(_validation_line(record))
         if self.scheduler is not None:
             self.scheduler.step(self._score(record))
-        self.stalled = 0 if improved else self.stalled + 1
+        self.stalled = 0 if self._score(record) > best_before else self.stalled + 1
         self._reset_window()
         if self.settings.patience and self.stalled >= self.settings.patience:
             self.stop_reason = f"no better {self.settings.best_metric} in {self.stalled} validations"
@@ -244,13 +244,13 @@ class Trainer:
             return -record["train_loss"]
         return -record["val_loss"] if metric == "loss" else record[f"val_{metric}"]
 
-    def _checkpoint(self, record: dict, improved: bool) -> None:
+    def _checkpoint(self, record: dict, is_best: bool) -> None:
         """Append the metrics line; write ``last``, ``best`` when improved, and the best N when asked."""
         with open(self.run_dir / runs.METRICS, "a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
         weights = {"model": self.model.state_dict(), "epoch": record["epoch"], "step": record["step"]}
         runs.save_checkpoint({**weights, "optimizer": self.optimizer.state_dict()}, self.run_dir / runs.LAST)
-        if improved:
+        if is_best:
             runs.save_checkpoint(weights, self.run_dir / runs.BEST)
         if self.settings.keep_best > 1:
             self._keep_best_n(weights, self._score(record))
