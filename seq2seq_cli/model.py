@@ -30,21 +30,22 @@ class Seq2Seq(nn.Module):
     def forward(
         self, src: torch.Tensor, lengths: torch.Tensor, tgt_in: torch.Tensor, teacher_forcing: float = 1.0
     ) -> torch.Tensor:
-        """Training logits, (batch, tgt_len, vocab).
+        """Decoder features for every target position, (batch, tgt_len, hidden); ``decoder.out`` makes logits.
 
         With full teacher forcing every step runs at once; otherwise each step's input is the
         gold word with probability ``teacher_forcing`` and the model's own guess otherwise.
         """
         memory, state = self.encode(src, lengths)
         if teacher_forcing >= 1.0:
-            return self.decoder(tgt_in, state, memory)[0]
+            return self.decoder.features(tgt_in, state, memory)[0]
         prev, steps = tgt_in[:, 0], []
         for t in range(tgt_in.size(1)):
-            logits, _, state = self.decoder(prev.unsqueeze(1), state, memory)
-            steps.append(logits)
+            features, _, state = self.decoder.features(prev.unsqueeze(1), state, memory)
+            steps.append(features)
             if t + 1 < tgt_in.size(1):
                 use_gold = torch.rand(prev.shape, device=prev.device) < teacher_forcing
-                prev = torch.where(use_gold, tgt_in[:, t + 1], logits.squeeze(1).argmax(-1))
+                guess = self.decoder.out(features.squeeze(1)).argmax(-1)
+                prev = torch.where(use_gold, tgt_in[:, t + 1], guess)
         return torch.cat(steps, dim=1)
 
 

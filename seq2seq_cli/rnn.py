@@ -63,15 +63,26 @@ class GRUDecoder(nn.Module):
         """The decoder starts from the encoder's final state, (layers, batch, hidden)."""
         return final
 
-    def forward(
+    def features(
         self, prev_tokens: torch.Tensor, state: torch.Tensor, memory: Memory
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """prev_tokens: (batch, tgt_len) -> logits (batch, tgt_len, vocab), attention (batch, tgt_len, src_len), state."""
+        """Everything but the output layer: (batch, tgt_len, hidden), attention (batch, tgt_len, src_len), state.
+
+        Training applies the output layer only to real (unpadded) positions, which saves a
+        large share of the biggest matrix product.
+        """
         embedded = self.dropout(self.embedding(prev_tokens))
         outputs, state = self.rnn(embedded, state)  # (batch, tgt_len, hidden)
         context, weights = self.attention(outputs, memory.keys, memory.values, memory.mask, embedded)
         attentional = torch.tanh(self.combine(torch.cat([outputs, context], dim=-1)))
-        return self.out(self.dropout(attentional)), weights, state
+        return self.dropout(attentional), weights, state
+
+    def forward(
+        self, prev_tokens: torch.Tensor, state: torch.Tensor, memory: Memory
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """prev_tokens: (batch, tgt_len) -> logits (batch, tgt_len, vocab), attention (batch, tgt_len, src_len), state."""
+        features, weights, state = self.features(prev_tokens, state, memory)
+        return self.out(features), weights, state
 
     def step(
         self, prev_tokens: torch.Tensor, state: torch.Tensor, memory: Memory

@@ -79,10 +79,14 @@ def _split(pairs: list[Tokenised], fraction: float, seed: int) -> tuple[list[Tok
 
 
 def batch_loss(model: Seq2Seq, batch: Batch, teacher_forcing: float = 1.0) -> tuple[torch.Tensor, int]:
-    """Summed cross-entropy over real target tokens (``<eos>`` included) and their count."""
-    logits = model(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing)  # (batch, tgt_len, vocab)
-    loss = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.PAD, reduction="sum")
-    return loss, batch.n_tokens
+    """Summed cross-entropy over real target tokens (``<eos>`` included) and their count.
+
+    The output layer, the largest matrix product, runs on real positions only, never on padding.
+    """
+    features = model(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing)  # (batch, tgt_len, hidden)
+    real = batch.tgt_out != Vocab.PAD
+    logits = model.decoder.out(features[real])  # (tokens, vocab)
+    return F.cross_entropy(logits, batch.tgt_out[real], reduction="sum"), batch.n_tokens
 
 
 @torch.inference_mode()
