@@ -42,11 +42,15 @@ def user_errors() -> Iterator[None]:
     """Turn an ``S2SError`` into one red line on stderr and exit code 2 (no traceback)."""
     try:
         yield
+    except KeyboardInterrupt:
+        _stderr().print("[yellow]stopped:[/] interrupted")
+        raise typer.Exit(130) from None
     except S2SError as exc:
         from rich.markup import escape
 
-        _stderr().print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
+        colour = "red" if exc.label == "error" else "yellow"
+        _stderr().print(f"[{colour}]{exc.label}:[/] {escape(str(exc))}")
+        raise typer.Exit(exc.exit_code) from None
 
 
 def _version(show: bool) -> None:
@@ -64,19 +68,36 @@ def _app(
 
 @app.command()
 def train(
-    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config file.")],
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file.")] = None,
     overrides: Annotated[
         Optional[list[str]], typer.Option("--set", help="Override a config key, e.g. --set train.epochs=50 (repeatable).")
     ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run: RUN, or the newest.")] = False,
+    run: Annotated[Optional[str], typer.Argument(help="With --resume: the run folder (or name in --runs-dir).")] = None,
+    runs_dir: RunsDirOption = Path("runs"),
 ) -> None:
-    """Train a model and checkpoint it to [bold]runs/<name>/[/]."""
+    """Train a model and checkpoint it to [bold]runs/<name>/[/], or [bold]--resume[/] one."""
     with user_errors():
-        from seq2seq_cli.config import load_config
-        from seq2seq_cli.train import train as run_training
         from rich.console import Console
 
+        from seq2seq_cli import train as training
+
+        console = Console(highlight=False, soft_wrap=True)
+        if resume:
+            if config is not None or overrides:
+                raise S2SError("--resume continues a run with its saved config: drop --config and --set")
+            from seq2seq_cli.runs import find_run
+
+            training.resume(find_run(run, runs_dir, need_checkpoint=False), console)
+            return
+        if run is not None:
+            raise S2SError(f"unexpected argument {run!r}: did you mean --resume {run}?")
+        if config is None:
+            raise S2SError("give --config FILE (or --resume RUN)")
+        from seq2seq_cli.config import load_config
+
         settings = load_config(config, overrides or [])
-        run_training(settings, settings.train.name or config.stem, Console(highlight=False, soft_wrap=True))
+        training.train(settings, settings.train.name or config.stem, console)
 
 
 BeamOption = Annotated[Optional[int], typer.Option("--beam", min=1, help="Beam size (1: greedy). [default: the run's decode.beam_size]")]

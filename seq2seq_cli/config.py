@@ -65,6 +65,7 @@ class TrainConfig:
     lr_patience: int = field(default=2, metadata={"min": 0})
     min_lr: float = field(default=1e-5, metadata={"min": 0.0})
     clip_grad: float = field(default=1.0, metadata={"min": 0.0})
+    on_nonfinite: Literal["stop", "skip"] = "stop"
     teacher_forcing: float = field(default=1.0, metadata={"min": 0.0, "max": 1.0})
     validate_every: int = field(default=0, metadata={"min": 0})
     best_metric: Literal["loss", "bleu", "chrf"] = "loss"
@@ -85,6 +86,7 @@ class DecodeConfig:
     n_best: int = _positive(1)
     max_len_ratio: float = field(default=2.0, metadata={"min": 0.0})
     max_len_extra: int = field(default=5, metadata={"min": 0})
+    max_input_len: int = _positive(256)
     unk_replace: bool = True
 
 

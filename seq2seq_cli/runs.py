@@ -18,6 +18,7 @@ TARGET_VOCAB = "vocab.tgt.txt"
 BEST = "best.pt"
 LAST = "last.pt"
 METRICS = "metrics.jsonl"
+CHECKPOINT_FORMAT = 1  # bumped whenever what a checkpoint holds changes incompatibly
 CURVES = "curves.png"
 
 
@@ -43,20 +44,20 @@ def create_run_dir(runs_dir: str | Path, name: str) -> Path:
     raise RunError(f"{runs_dir}: too many runs named {name}")
 
 
-def find_run(run: str | None, runs_dir: str | Path) -> Path:
+def find_run(run: str | None, runs_dir: str | Path, need_checkpoint: bool = True) -> Path:
     """The run folder ``run`` names (a path, or a name inside ``runs_dir``), or the newest one."""
     runs_dir = Path(runs_dir)
     if run is None:
-        return newest_run(runs_dir)
+        return newest_run(runs_dir, need_checkpoint)
     for candidate in (Path(run), runs_dir / run):
         if (candidate / CONFIG_FILE).is_file():
             return candidate
     raise RunError(f"{run}: no such run (looked for {run}/{CONFIG_FILE} and {runs_dir / run}/{CONFIG_FILE})")
 
 
-def newest_run(runs_dir: Path) -> Path:
-    """The run that most recently started training and has a checkpoint to use."""
-    runs = [d for d in runs_dir.glob("*/") if (d / CONFIG_FILE).is_file() and (d / BEST).is_file()]
+def newest_run(runs_dir: Path, need_checkpoint: bool = True) -> Path:
+    """The run that most recently started training (and has a checkpoint to use, when asked)."""
+    runs = [d for d in runs_dir.glob("*/") if (d / CONFIG_FILE).is_file() and (not need_checkpoint or (d / BEST).is_file())]
     if not runs:
         raise RunError(f"no trained runs in {runs_dir}/ yet: train one first with s2s train --config CONFIG")
     return max(runs, key=lambda d: ((d / CONFIG_FILE).stat().st_mtime_ns, d.name))
@@ -72,7 +73,7 @@ def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as handle:
-            torch.save(payload, handle)
+            torch.save({**payload, "format": CHECKPOINT_FORMAT}, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -99,7 +100,60 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise RunError(f"{path}: unreadable checkpoint (truncated or corrupt: {type(exc).__name__})") from None
     if not isinstance(payload, dict) or "model" not in payload:
         raise RunError(f"{path}: not an s2s checkpoint (no model weights inside)")
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise RunError(
+            f"{path}: written by an incompatible s2s version (checkpoint format {payload.get('format')}, "
+            f"this s2s reads format {CHECKPOINT_FORMAT})"
+        )
     return payload
+
+
+def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
+    """One JSON line per validation, flushed to disk before the checkpoints that follow it."""
+    import json
+
+    try:
+        with open(run_dir / METRICS, "a", encoding="utf-8") as log:
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            os.fsync(log.fileno())
+    except OSError as exc:
+        raise RunError(f"{run_dir / METRICS}: cannot write ({exc.strerror}); the checkpoints are intact") from None
+
+
+def read_metrics(run_dir: Path, up_to_step: int | None = None) -> list[dict[str, Any]]:
+    """The metrics log; with ``up_to_step``, cut back (and rewritten) to match a checkpoint being resumed."""
+    import json
+
+    path = run_dir / METRICS
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    records = []
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # a line cut short by a crash: everything after it is gone too
+    if up_to_step is not None:
+        records = [r for r in records if r["step"] <= up_to_step]
+        text = "".join(json.dumps(r) + "\n" for r in records)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    return records
+
+
+def load_run_config(run_dir: Path):
+    """The resolved config a run folder was trained with."""
+    import yaml
+
+    from seq2seq_cli.config import config_from_dict
+
+    path = run_dir / CONFIG_FILE
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise RunError(f"{path}: unreadable run config ({type(exc).__name__})") from None
+    return config_from_dict(raw, source=str(path))
 
 
 def _fsync_directory(folder: Path) -> None:

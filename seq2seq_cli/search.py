@@ -23,7 +23,7 @@ class Hypothesis:
 
     tokens: list[int]
     score: float
-    attention: torch.Tensor  # (len(tokens), src_len)
+    attention: torch.Tensor  # (len(tokens), src_len), or (len(tokens), layers, heads, src_len) for multi-head models
 
 
 def max_output_lengths(src_lengths: torch.Tensor, ratio: float, extra: int) -> torch.Tensor:
@@ -65,7 +65,7 @@ def _hypotheses(
     """Each row cut to its own output length, its attention cut to its own source."""
     tokens, attention = tokens.cpu(), attention.float().cpu()
     return [
-        Hypothesis(tokens[row, :length].tolist(), float(scores[row]), attention[row, :length, :src_len])
+        Hypothesis(tokens[row, :length].tolist(), float(scores[row]), attention[row, :length, ..., :src_len])
         for row, (length, src_len) in enumerate(zip(lengths.tolist(), src_lengths.tolist()))
     ]
 
@@ -108,7 +108,7 @@ def beam_search(
     scores[:, 0] = 0.0  # every beam starts as one hypothesis
     prev = torch.full((batch * k,), Vocab.SOS, dtype=torch.long, device=device)
     history = torch.empty((batch * k, 0), dtype=torch.long, device=device)
-    attention = torch.empty((batch * k, 0, src.size(1)), device=device)
+    attention = None  # (batch * k, steps, ..., src_len) once the first step is taken
     finished: list[list[_Finished]] = [[] for _ in range(batch)]
     best_possible_lp = length_penalty(max_lengths.float(), alpha)  # (batch,)
     for step in range(int(max_lengths.max())):
@@ -120,7 +120,8 @@ def beam_search(
         origin = (choice // vocab + torch.arange(batch, device=device).unsqueeze(1) * k).view(-1)
         prev = (choice % vocab).view(-1)
         history = torch.cat([history.index_select(0, origin), prev.unsqueeze(1)], dim=1)
-        attention = torch.cat([attention.index_select(0, origin), weights.index_select(0, origin).unsqueeze(1)], dim=1)
+        chosen = weights.index_select(0, origin).unsqueeze(1)
+        attention = chosen if attention is None else torch.cat([attention.index_select(0, origin), chosen], dim=1)
         state = model.decoder.reorder_state(state, origin)
         ended = ((prev.view(batch, k) == Vocab.EOS) | (max_lengths.unsqueeze(1) <= step + 1)) & scores.isfinite()
         _collect(finished, ended, scores, history, attention, src_lengths, step + 1, alpha)
@@ -140,7 +141,7 @@ def _collect(finished, ended, scores, history, attention, src_lengths, length: i
         row = sentence * k + slot
         src_len = int(src_lengths[sentence])
         score = float(scores[sentence, slot]) / penalty
-        hypothesis = Hypothesis(history[row].tolist(), score, attention[row, :, :src_len].float().cpu())
+        hypothesis = Hypothesis(history[row].tolist(), score, attention[row, :, ..., :src_len].float().cpu())
         finished[sentence].append(_Finished(score, hypothesis))
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
 import random
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from rich.table import Table
 from seq2seq_cli import runs
 from seq2seq_cli.config import Config, TrainConfig, parse_duration, save_config
 from seq2seq_cli.data import Batch, Example, Pair, Vocab, bucketed_batches, collate, read_pairs, tokenize
-from seq2seq_cli.errors import DataError
+from seq2seq_cli.errors import DataError, RunError, TrainingError, TrainingInterrupted
 from seq2seq_cli.model import Seq2Seq, build_model, parameter_counts
 
 Tokenised = tuple[list[str], list[str], Pair]
@@ -34,8 +35,8 @@ class TrainingData:
     too_long: int  # training pairs dropped for exceeding data.max_len
 
 
-def prepare_data(config: Config) -> TrainingData:
-    """Read, tokenise, split and index the pairs, and build both vocabularies from train."""
+def prepare_data(config: Config, vocabs: tuple[Vocab, Vocab] | None = None) -> TrainingData:
+    """Read, tokenise, split and index the pairs; build both vocabularies from train unless given."""
     data = config.data
     train_pairs = _tokenised(read_pairs(data.train), data.train, data.lowercase)
     if data.val:
@@ -45,8 +46,10 @@ def prepare_data(config: Config) -> TrainingData:
     fits = [p for p in train_pairs if max(len(p[0]), len(p[1])) <= data.max_len]
     if not fits:
         raise DataError(f"{data.train}: every pair is longer than data.max_len={data.max_len} tokens")
-    src_vocab = Vocab.build((p[0] for p in fits), data.min_freq, data.max_size)
-    tgt_vocab = Vocab.build((p[1] for p in fits), data.min_freq, data.max_size)
+    src_vocab, tgt_vocab = vocabs or (
+        Vocab.build((p[0] for p in fits), data.min_freq, data.max_size),
+        Vocab.build((p[1] for p in fits), data.min_freq, data.max_size),
+    )
     val_fits = [p for p in val_pairs if max(len(p[0]), len(p[1])) <= data.max_len]
     return TrainingData(
         train=[Example(src_vocab.encode(s), tgt_vocab.encode(t)) for s, t, _ in fits],
@@ -125,8 +128,7 @@ def validation_scores(model: Seq2Seq, data: TrainingData, config: Config) -> dic
 
 def train(config: Config, name: str, console: Console) -> Path:
     """Train the model ``config`` describes into a new run folder, and return that folder."""
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
+    _set_threads(config)
     torch.manual_seed(config.train.seed)
     data = prepare_data(config)
     run_dir = runs.create_run_dir(config.train.runs_dir, name)
@@ -135,19 +137,53 @@ def train(config: Config, name: str, console: Console) -> Path:
     data.tgt_vocab.save(run_dir / runs.TARGET_VOCAB)
     model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len)
     console.print(summary_table(data, model, run_dir))
+    return _run(Trainer(config, data, model, run_dir, console))
+
+
+def resume(run_dir: Path, console: Console) -> Path:
+    """Continue an interrupted run from its ``last`` checkpoint: same data order, RNG and optimizer state.
+
+    On a CPU the result is the very weights an uninterrupted run would have reached.
+    """
+    config = runs.load_run_config(run_dir)
+    _set_threads(config)
+    vocabs = (Vocab.load(run_dir / runs.SOURCE_VOCAB), Vocab.load(run_dir / runs.TARGET_VOCAB))
+    data = prepare_data(config, vocabs)
+    model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len)
+    checkpoint = runs.load_checkpoint(run_dir / runs.LAST)
+    if "trainer" not in checkpoint:
+        raise RunError(f"{run_dir / runs.LAST}: holds no training state to resume from")
+    if checkpoint["trainer"]["finished"]:
+        raise RunError(f"{run_dir}: training already finished ({checkpoint['trainer']['stop_reason']})")
+    model.load_state_dict(checkpoint["model"])
     trainer = Trainer(config, data, model, run_dir, console)
+    trainer.load_state_dict(checkpoint)
+    console.print(f"resuming {run_dir} at step {trainer.step} (epoch {trainer.epoch})")
+    return _run(trainer)
+
+
+def _set_threads(config: Config) -> None:
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+
+
+def _run(trainer: Trainer) -> Path:
     records = trainer.fit()
-    _plot_curves_or_warn(records, run_dir / runs.CURVES, console)
+    _plot_curves_or_warn(records, trainer.run_dir / runs.CURVES, trainer.console)
     best = trainer.best_record()
-    console.print(
+    trainer.console.print(
         f"[green]done[/] in {records[-1]['elapsed']:.1f}s ({trainer.stop_reason}): best at step {best['step']} "
-        f"(epoch {best['epoch']}; {_metric_text(best)}), saved to {run_dir}"
+        f"(epoch {best['epoch']}; {_metric_text(best)}), saved to {trainer.run_dir}"
     )
-    return run_dir
+    return trainer.run_dir
 
 
 class Trainer:
-    """One training run: the optimisation loop, validation, checkpoints and when to stop."""
+    """One training run: the optimisation loop, validation, checkpoints and when to stop.
+
+    Everything needed to continue exactly where it stopped (``state_dict``) goes into
+    ``last.pt``: at every validation, and when Ctrl-C or SIGTERM arrives.
+    """
 
     def __init__(self, config: Config, data: TrainingData, model: Seq2Seq, run_dir: Path, console: Console):
         self.config, self.settings, self.data = config, config.train, data
@@ -156,90 +192,128 @@ class Trainer:
         self.optimizer = torch.optim.Adam(model.parameters(), lr=self.settings.lr, fused=True)
         self.scheduler = _plateau_scheduler(self.optimizer, self.settings)
         self.batch_rng = random.Random(self.settings.seed)
-        self.step = 0
+        self.epoch_rng_state = self.batch_rng.getstate()  # replaying it rebuilds the epoch's batch order
+        self.step, self.epoch, self.batch_in_epoch = 0, 1, 0
         self.records: list[dict] = []
         self.kept: list[tuple[float, int]] = []  # (score, step) of the best-N checkpoint files
         self.stalled = 0  # validations since the best one, for early stopping
-        self.stop_reason = "all epochs done"
+        self.stop_reason = ""
+        self.signal_received: int | None = None
         self.start = time.perf_counter()
         budget = self.settings.max_time
-        self.deadline = self.start + parse_duration(budget) if budget else float("inf")
+        self.budget = parse_duration(budget) if budget else float("inf")
         self._reset_window()
 
     def fit(self) -> list[dict]:
         self.model.train()
         total = len(self._batches(random.Random(0))) * self.settings.epochs
-        with _progress(self.console) as self.progress:
-            self.task = self.progress.add_task("training", total=total, loss=float("nan"), speed=0.0)
-            for epoch in range(1, self.settings.epochs + 1):
-                if self._train_epoch(epoch):
-                    break
+        with _progress(self.console) as self.progress, _signals_caught(self):
+            self.task = self.progress.add_task("training", total=total, completed=self._completed(total), loss=float("nan"), speed=0.0)
+            while self.epoch <= self.settings.epochs and not self._train_epoch():
+                self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+                self.epoch_rng_state = self.batch_rng.getstate()
+        self.stop_reason = self.stop_reason or "all epochs done"
+        self._save_last(finished=True)
         return self.records
 
     def best_record(self) -> dict:
         return max(self.records, key=self._score)
 
+    def _completed(self, total: int) -> int:
+        return min(total, self.step)
+
     def _batches(self, rng: random.Random) -> list[list[int]]:
         return bucketed_batches(self.data.train, self.settings.batch_size, rng, self.settings.batch_tokens)
 
-    def _train_epoch(self, epoch: int) -> bool:
-        """One pass over the data, validating as configured; True when training should stop."""
+    def _train_epoch(self) -> bool:
+        """The rest of the current epoch, validating as configured; True when training should stop."""
         every = self.settings.validate_every
-        for ids in self._batches(self.batch_rng):
+        self.batch_rng.setstate(self.epoch_rng_state)
+        batches = self._batches(self.batch_rng)
+        for ids in batches[self.batch_in_epoch :]:
             self._update(collate([self.data.train[i] for i in ids]))
-            out_of_time = time.perf_counter() > self.deadline
+            self.batch_in_epoch += 1
+            self._stop_if_signalled()
+            out_of_time = self._elapsed() > self.budget
             if out_of_time or (every and self.step % every == 0):
-                if self._validate(epoch):
+                if self._validate():
                     return True
                 if out_of_time:
                     self.stop_reason = f"time budget of {self.settings.max_time} used"
                     return True
         validated_now = bool(self.records) and self.records[-1]["step"] == self.step
-        if (not every or epoch == self.settings.epochs) and not validated_now:
-            return self._validate(epoch)
+        if (not every or self.epoch == self.settings.epochs) and not validated_now:
+            return self._validate()
         return False
 
     def _update(self, batch: Batch) -> None:
         loss, n_tokens = batch_loss(self.model, batch, self.settings.teacher_forcing)
         self.optimizer.zero_grad(set_to_none=True)
         (loss / n_tokens).backward()
-        if self.settings.clip_grad > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.clip_grad)
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.clip_grad or float("inf"))
+        if not bool(torch.isfinite(loss) & torch.isfinite(norm)):  # one host sync a step, cheap on a CPU
+            self._non_finite(loss)
+            return
         self.optimizer.step()
         self.step += 1
-        self.window_loss += loss.detach()  # stays a tensor: no host sync inside the step loop
+        self.window_loss += loss.detach()  # stays a tensor: no extra host sync
         self.window_tokens += n_tokens
         speed = self.window_tokens / max(time.perf_counter() - self.window_start, 1e-9)
         self.progress.update(self.task, advance=1, speed=speed)
+
+    def _non_finite(self, loss: torch.Tensor) -> None:
+        """Stop (default) or skip the batch; the weights were not touched, and nothing is saved."""
+        where = f"step {self.step + 1} (epoch {self.epoch}, batch {self.batch_in_epoch + 1})"
+        if self.settings.on_nonfinite == "skip":
+            self.progress.console.print(f"[yellow]warning:[/] non-finite loss or gradient at {where}: batch skipped")
+            return
+        raise TrainingError(
+            f"non-finite loss ({float(loss.detach())}) or gradient at {where}; stopped without saving. "
+            f"The checkpoints in {self.run_dir} are from before it; try a lower train.lr, "
+            "or train.on_nonfinite=skip"
+        )
+
+    def _stop_if_signalled(self) -> None:
+        if self.signal_received is None:
+            return
+        self._save_last(finished=False)
+        name = signal.Signals(self.signal_received).name
+        raise TrainingInterrupted(
+            f"{name} at step {self.step}; saved {self.run_dir / runs.LAST}. "
+            f"Resume with: s2s train --resume {self.run_dir}",
+            self.signal_received,
+        )
+
+    def _elapsed(self) -> float:
+        return time.perf_counter() - self.start
 
     def _reset_window(self) -> None:
         """Training loss and speed are reported per stretch between validations."""
         self.window_loss, self.window_tokens, self.window_start = torch.zeros(()), 0, time.perf_counter()
 
-    def _validate(self, epoch: int) -> bool:
+    def _validate(self) -> bool:
         """Score the model, log it, checkpoint it; True when early stopping says stop."""
         record = {
-            "epoch": epoch,
+            "epoch": self.epoch,
             "step": self.step,
             "train_loss": round(float(self.window_loss) / max(self.window_tokens, 1), 6),
             "tokens_per_s": round(self.window_tokens / max(time.perf_counter() - self.window_start, 1e-9), 1),
         }
         record.update(validation_scores(self.model, self.data, self.config))
         record["lr"] = self.optimizer.param_groups[0]["lr"]
-        record["elapsed"] = round(time.perf_counter() - self.start, 3)
+        record["elapsed"] = round(self._elapsed(), 3)
         best_before = max((self._score(r) for r in self.records), default=float("-inf"))
         self.records.append(record)
-        self._checkpoint(record, is_best=self._score(record) >= best_before)
-        self.progress.update(self.task, loss=record["train_loss"])
-        self.progress.console.print(_validation_line(record))
         if self.scheduler is not None:
             self.scheduler.step(self._score(record))
         self.stalled = 0 if self._score(record) > best_before else self.stalled + 1
         self._reset_window()
         if self.settings.patience and self.stalled >= self.settings.patience:
             self.stop_reason = f"no better {self.settings.best_metric} in {self.stalled} validations"
-            return True
-        return False
+        self._checkpoint(record, is_best=self._score(record) >= best_before)
+        self.progress.update(self.task, loss=record["train_loss"])
+        self.progress.console.print(_validation_line(record))
+        return bool(self.stop_reason)
 
     def _score(self, record: dict) -> float:
         """Higher is better, whatever the metric; training loss stands in without a validation set."""
@@ -249,15 +323,14 @@ class Trainer:
         return -record["val_loss"] if metric == "loss" else record[f"val_{metric}"]
 
     def _checkpoint(self, record: dict, is_best: bool) -> None:
-        """Append the metrics line; write ``last``, ``best`` when improved, and the best N when asked."""
-        with open(self.run_dir / runs.METRICS, "a", encoding="utf-8") as log:
-            log.write(json.dumps(record) + "\n")
+        """Metrics line, ``best`` when it is, the best N when asked, and ``last`` as the commit point."""
+        runs.append_metrics(self.run_dir, record)
         weights = {"model": self.model.state_dict(), "epoch": record["epoch"], "step": record["step"]}
-        runs.save_checkpoint({**weights, "optimizer": self.optimizer.state_dict()}, self.run_dir / runs.LAST)
         if is_best:
             runs.save_checkpoint(weights, self.run_dir / runs.BEST)
         if self.settings.keep_best > 1:
             self._keep_best_n(weights, self._score(record))
+        self._save_last(finished=False)
 
     def _keep_best_n(self, weights: dict, score: float) -> None:
         """``best-step<N>.pt`` for the ``keep_best`` best validations; the others are deleted."""
@@ -267,6 +340,67 @@ class Trainer:
         for _, step in self.kept[self.settings.keep_best :]:
             (self.run_dir / runs.ranked_checkpoint(step)).unlink(missing_ok=True)
         self.kept = self.kept[: self.settings.keep_best]
+
+    def _save_last(self, finished: bool) -> None:
+        payload = {"model": self.model.state_dict(), "epoch": self.epoch, "step": self.step}
+        runs.save_checkpoint({**payload, "trainer": self.state_dict(finished)}, self.run_dir / runs.LAST)
+
+    def state_dict(self, finished: bool = False) -> dict:
+        """Where training stands: position in the data, RNG states, optimizer, schedule, stopping counters."""
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "epoch_rng_state": self.epoch_rng_state,
+            "torch_rng_state": torch.get_rng_state(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "kept": self.kept,
+            "stalled": self.stalled,
+            "window": [float(self.window_loss), self.window_tokens],
+            "elapsed": self._elapsed(),
+            "finished": finished,
+            "stop_reason": self.stop_reason,
+        }
+
+    def load_state_dict(self, checkpoint: dict) -> None:
+        state = checkpoint["trainer"]
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self.epoch_rng_state = _as_rng_state(state["epoch_rng_state"])
+        torch.set_rng_state(state["torch_rng_state"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.kept = [tuple(k) for k in state["kept"]]
+        self.stalled = state["stalled"]
+        self.window_loss, self.window_tokens = torch.tensor(state["window"][0]), state["window"][1]
+        self.start = time.perf_counter() - state["elapsed"]
+        self.records = runs.read_metrics(self.run_dir, up_to_step=self.step)
+
+
+def _as_rng_state(state) -> tuple:
+    """random.Random states come back from a checkpoint as lists; setstate wants tuples."""
+    version, internal, gauss = state
+    return (version, tuple(internal), gauss)
+
+
+@contextlib.contextmanager
+def _signals_caught(trainer: Trainer):
+    """Ctrl-C and SIGTERM only set a flag; the loop saves at the next step boundary and stops."""
+    def note(signal_number, _frame):
+        trainer.signal_received = signal_number
+
+    previous = {}
+    try:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            previous[number] = signal.signal(number, note)
+    except ValueError:  # not the main thread: leave signals alone
+        pass
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _plateau_scheduler(optimizer: torch.optim.Optimizer, settings: TrainConfig):

@@ -75,7 +75,10 @@ class Translator:
 
     def translate_nbest(self, sentences: Sequence[str], batch_size: int = 64) -> list[list[Translation]]:
         """``decode.n_best`` translations per sentence, best first, decoded in length-sorted batches."""
-        tokenised = [self.tokens(sentence) for sentence in sentences]
+        return self.translate_tokens([self.tokens(sentence) for sentence in sentences], batch_size)
+
+    def translate_tokens(self, tokenised: Sequence[list[str]], batch_size: int = 64) -> list[list[Translation]]:
+        """As ``translate_nbest``, for sentences already through ``tokens``."""
         order = sorted(range(len(tokenised)), key=lambda i: len(tokenised[i]))
         results: list[list[Translation]] = [[] for _ in tokenised]
         for start in range(0, len(order), batch_size):
@@ -89,6 +92,11 @@ class Translator:
         tokens = tokenize(sentence, self.config.data.lowercase)
         if not tokens:
             raise DataError("empty sentence: nothing to translate")
+        if len(tokens) > self.config.decode.max_input_len:
+            raise DataError(
+                f"input has {len(tokens)} tokens; this model translates at most "
+                f"{self.config.decode.max_input_len} (decode.max_input_len): {' '.join(tokens[:6])} ..."
+            )
         if isinstance(self.model.decoder.attention, LocationAttention):
             self.model.decoder.attention.check_length(len(tokens))
         return tokens
@@ -155,13 +163,22 @@ def translate_lines(
     ``keep_blank=False`` (a sentence typed on the command line) it is an error.
     """
     filled = [i for i, line in enumerate(lines) if tokenize(line) or not keep_blank]
+    tokenised = [_line_tokens(translator, lines, i, keep_blank) for i in filled]
     outputs: list[list[Translation] | None] = [None] * len(lines)
-    for index, candidates in zip(filled, translator.translate_nbest([lines[i] for i in filled])):
+    for index, candidates in zip(filled, translator.translate_tokens(tokenised)):
         outputs[index] = candidates
         if candidates[0].unknown:
             where = f"line {index + 1}: " if keep_blank else ""
             warn(f"{where}unknown words read as <unk>: {', '.join(candidates[0].unknown)}")
     return outputs
+
+
+def _line_tokens(translator: Translator, lines: Sequence[str], index: int, numbered: bool) -> list[str]:
+    """A line's tokens; an error about it names the line when the input is a file."""
+    try:
+        return translator.tokens(lines[index])
+    except DataError as exc:
+        raise DataError(f"line {index + 1}: {exc}" if numbered else str(exc)) from None
 
 
 def render_lines(lines: Sequence[str], outputs: list[list[Translation] | None], n_best: int, as_json: bool) -> list[str]:

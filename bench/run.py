@@ -1,0 +1,259 @@
+"""s2s's CPU benchmark: every speed and memory figure of issue 5, measured in one run on one machine.
+
+    python bench/run.py --data ../shared/data/multi30k-en-fr [--minutes 15] [--run runs/multi30k-en-fr]
+
+It measures, for the reference GRU model (configs/multi30k-en-fr.yaml):
+  * training throughput (target tokens/s) and its achieved FLOP rate, as a share of this
+    machine's measured matrix-multiply peak (torch.mm at the same thread count);
+  * the notebook's one-sentence-at-a-time loop on the same model, as the floor;
+  * validation BLEU against wall time and peak memory of a time-budgeted `s2s train` run;
+  * greedy and beam-5 decoding throughput and BLEU on test2016;
+  * start-up time of `s2s --help` and of a one-sentence `s2s translate`.
+and writes bench/RESULTS.md and bench/bleu_vs_time.png. Timings are medians where repeated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from seq2seq_cli.config import load_config  # noqa: E402
+from seq2seq_cli.data import Vocab, bucketed_batches, collate  # noqa: E402
+from seq2seq_cli.model import build_model  # noqa: E402
+from seq2seq_cli.train import batch_loss, prepare_data  # noqa: E402
+
+CONFIG = ROOT / "configs" / "multi30k-en-fr.yaml"
+S2S = [sys.executable, "-m", "seq2seq_cli"]
+
+
+def matmul_peak_gflops(threads: int, size: int = 2048, repeats: int = 20) -> float:
+    """The best sustained float32 torch.mm rate at this thread count: the yardstick for training."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(3):
+        a @ b
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = max(best, 2 * size**3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def training_throughput(config, data, seconds: float) -> dict:
+    """Target tokens/s of real training steps (bucketed batches, Adam, clipping), and FLOPs per token."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, fused=True)
+    batches = bucketed_batches(data.train, config.train.batch_size, random.Random(0), config.train.batch_tokens)
+
+    def step(batch) -> int:
+        loss, n_tokens = batch_loss(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        (loss / n_tokens).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.clip_grad)
+        optimizer.step()
+        return n_tokens
+
+    prepared = [collate([data.train[i] for i in ids]) for ids in batches]
+    counter = FlopCounterMode(display=False)
+    with counter:
+        counted_tokens = sum(step(b) for b in prepared[:5])
+    flops_per_token = counter.get_total_flops() / counted_tokens
+    tokens, start, index = 0, time.perf_counter(), 5
+    while time.perf_counter() - start < seconds:
+        tokens += step(prepared[index % len(prepared)])
+        index += 1
+    elapsed = time.perf_counter() - start
+    return {"tokens_per_s": tokens / elapsed, "flops_per_token": flops_per_token, "steps": index - 5}
+
+
+def notebook_loop_throughput(config, data, seconds: float) -> float:
+    """The teaching notebook's way: one sentence at a time, the decoder one word at a time."""
+    torch.manual_seed(0)
+    model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
+    tokens, start, index = 0, time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        example = data.train[index % len(data.train)]
+        src = torch.tensor([example.source])
+        memory, state = model.encode(src, torch.tensor([len(example.source)]))
+        prev, loss = torch.tensor([Vocab.SOS]), torch.zeros(())
+        for word in example.target + [Vocab.EOS]:
+            log_probs, _, state = model.decoder.step(prev, state, memory)
+            loss = loss - log_probs[0, word]
+            prev = torch.tensor([word])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        tokens += len(example.target) + 1
+        index += 1
+    return tokens / (time.perf_counter() - start)
+
+
+def timed_training_run(data_dir: Path, minutes: float, runs_dir: Path) -> tuple[Path, list[dict], float]:
+    """`s2s train` on the reference config with a time budget; its metrics and the child's peak memory (GiB)."""
+    overrides = [
+        f"data.train={data_dir / 'train.tsv'}", f"data.val={data_dir / 'val.tsv'}",
+        f"train.max_time={minutes}m", f"train.runs_dir={runs_dir}", "train.name=bench",
+    ]
+    command = [*S2S, "train", "--config", str(CONFIG), *[x for o in overrides for x in ("--set", o)]]
+    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2  # kB on Linux
+    run_dir = runs_dir / "bench"
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return run_dir, records, peak_gib
+
+
+def decoding(run_dir: Path, test: Path) -> dict:
+    """Greedy and beam-5 BLEU and sentences/s on the test set, batched (one warm-up pass first)."""
+    from seq2seq_cli.evaluate import evaluate
+    from seq2seq_cli.translator import Translator
+
+    translator = Translator.from_run(run_dir)
+    results = {}
+    for beam in (1, 5):
+        decoder = translator.with_decoding(beam_size=beam)
+        decoder.translate(["A man is sleeping."] * 8)
+        report, _ = evaluate(decoder, test)
+        results[beam] = report
+    return results
+
+
+def startup_seconds(command: list[str], repeats: int = 5) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def plot_bleu_against_time(records: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4), layout="constrained")
+    axes.plot([r["elapsed"] / 60 for r in records], [r["val_bleu"] for r in records], marker="o")
+    axes.set_xlabel("wall time (minutes)")
+    axes.set_ylabel("validation BLEU (greedy)")
+    axes.set_title("s2s reference GRU on Multi30k en→fr")
+    axes.grid(alpha=0.3)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    import sacrebleu
+
+    return (
+        f"{cpu}, {torch.get_num_threads()} torch threads; Python {platform.python_version()}, "
+        f"torch {torch.__version__}, sacrebleu {sacrebleu.__version__}, {platform.platform()}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="s2s CPU benchmark")
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "multi30k-en-fr")
+    parser.add_argument("--minutes", type=float, default=15.0, help="training budget of the BLEU-against-time run")
+    parser.add_argument("--run", type=Path, help="reuse this trained run instead of training one")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of each throughput measurement")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    args = parser.parse_args()
+    data_dir = args.data.resolve()
+    config = load_config(CONFIG, [f"data.train={data_dir / 'train.tsv'}", f"data.val={data_dir / 'val.tsv'}"])
+    threads = torch.get_num_threads()
+
+    data = prepare_data(config)
+    peak = matmul_peak_gflops(threads)
+    train = training_throughput(config, data, args.seconds)
+    floor = notebook_loop_throughput(config, data, args.seconds / 2)
+    print(f"matmul peak {peak:.1f} GFLOP/s; training {train}; notebook loop {floor:.0f} tok/s", flush=True)
+
+    scratch = Path(tempfile.mkdtemp(prefix="s2s-bench-"))
+    try:
+        if args.run:
+            run_dir, peak_gib = args.run, None
+            records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        else:
+            run_dir, records, peak_gib = timed_training_run(data_dir, args.minutes, scratch)
+        decoded = decoding(run_dir, data_dir / "test2016.tsv")
+        help_s = startup_seconds([*S2S, "--help"])
+        translate_s = startup_seconds([*S2S, "translate", "--run", str(run_dir), "A man is sleeping on a bench."])
+        plot_bleu_against_time(records, args.out.parent / "bleu_vs_time.png")
+        results = {
+            "peak": peak, "train": train, "floor": floor, "records": records, "peak_gib": peak_gib,
+            "decoded": decoded, "help_s": help_s, "translate_s": translate_s, "minutes": args.minutes,
+        }
+        args.out.write_text(render(results), encoding="utf-8")
+        print(args.out.read_text())
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def render(r: dict) -> str:
+    train, decoded = r["train"], r["decoded"]
+    achieved = train["tokens_per_s"] * train["flops_per_token"] / 1e9
+    greedy, beam = decoded[1], decoded[5]
+    best = max(r["records"], key=lambda x: x["val_bleu"] or 0)
+    memory = f"{r['peak_gib']:.2f} GiB" if r["peak_gib"] is not None else "not measured (--run given)"
+    rows = [
+        ("training throughput", f"{train['tokens_per_s']:,.0f} target tokens/s", "≥ 2× JoeyNMT (≈1,000 → ≥ 2,000)"),
+        ("achieved FLOP rate", f"{achieved:.1f} GFLOP/s = {100 * achieved / r['peak']:.0f}% of the {r['peak']:.0f} GFLOP/s torch.mm peak "
+         f"({train['flops_per_token'] / 1e6:.1f} MFLOP per target token)", "≥ 40% of peak"),
+        ("notebook loop (one sentence, one word at a time)", f"{r['floor']:,.0f} target tokens/s; s2s is "
+         f"{train['tokens_per_s'] / r['floor']:.0f}× faster", "≥ 50×"),
+        ("peak training memory", memory, "≤ 1.28 GiB (JoeyNMT)"),
+        ("greedy decoding, test2016", f"{greedy.sentences_per_s:,.0f} sentences/s, BLEU {greedy.bleu:.2f}", "JoeyNMT: 122 sentences/s"),
+        ("beam-5 decoding, test2016", f"{beam.sentences_per_s:,.0f} sentences/s, BLEU {beam.bleu:.2f}, chrF {beam.chrf:.1f}", "≥ 2× JoeyNMT's 49 → ≥ 98"),
+        ("`s2s --help`", f"{r['help_s']:.2f} s", "≤ 0.3 s"),
+        ("one-sentence `s2s translate`", f"{r['translate_s']:.2f} s", "≤ 2 s"),
+        ("best validation BLEU", f"{best['val_bleu']:.2f} after {best['elapsed'] / 60:.1f} min (epoch {best['epoch']})", ""),
+    ]
+    lines = [
+        "# s2s CPU benchmark",
+        "",
+        f"Written by `python bench/run.py` on {time.strftime('%Y-%m-%d')}. Machine: {machine()}.",
+        f"Model: `configs/multi30k-en-fr.yaml` (bidirectional GRU, hidden 256, Bahdanau attention, 10k vocabularies), "
+        f"trained for {r['minutes']:g} minutes for the BLEU-against-time curve. JoeyNMT 2.3.0 figures are the ones "
+        "measured on this kind of machine in issue 5.",
+        "",
+        "| measure | s2s | target / reference |",
+        "| --- | --- | --- |",
+        *[f"| {a} | {b} | {c} |" for a, b, c in rows],
+        "",
+        "Validation BLEU against wall time (`bench/bleu_vs_time.png`):",
+        "",
+        "| minutes | epoch | step | val BLEU | val loss | tokens/s |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        *[f"| {x['elapsed'] / 60:.1f} | {x['epoch']} | {x['step']} | {x['val_bleu']:.2f} | {x['val_loss']:.3f} | {x['tokens_per_s']:,.0f} |"
+          for x in r["records"]],
+        "",
+        f"BLEU signature: `{beam.bleu_signature}`",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""Nothing lost, nothing crashes: interruption and resume, kill -9, full disks, NaN losses,
+untrusted checkpoints, hostile input and concurrent readers."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from seq2seq_cli import runs
+from tests.conftest import ROOT, run_cli
+from tests.test_bad_input import assert_one_line_error
+
+# A small model on the bundled corpus: a few seconds of real training with validations to interrupt.
+SMALL = [
+    "model.embed_dim=24", "model.hidden_size=24", "train.epochs=2", "train.validate_every=60",
+    "train.batch_size=128", "data.max_len=12",
+]
+
+
+def train_command(runs_dir: Path, *overrides: str, config: str = "configs/default.yaml") -> list[str]:
+    sets = [a for o in (*SMALL, f"train.runs_dir={runs_dir}", *overrides) for a in ("--set", o)]
+    return [sys.executable, "-m", "seq2seq_cli", "train", "--config", config, *sets]
+
+
+def metrics_lines(run_dir: Path) -> int:
+    path = run_dir / "metrics.jsonl"
+    return len(path.read_text().splitlines()) if path.is_file() else 0
+
+
+def wait_for(condition, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return runs.load_checkpoint(path)["model"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    runs_dir = tmp_path_factory.mktemp("whole")
+    subprocess.run(train_command(runs_dir), cwd=ROOT, check=True, capture_output=True)
+    return runs_dir / "default"
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_weights(uninterrupted, tmp_path, signal_number):
+    run_dir = tmp_path / "default"
+    process = subprocess.Popen(train_command(tmp_path), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: metrics_lines(run_dir) >= 1)
+    process.send_signal(signal_number)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal_number, stderr
+    assert "Traceback" not in stderr
+    assert f"Resume with: s2s train --resume {run_dir}" in stderr
+    stopped_at = runs.load_checkpoint(run_dir / "last.pt")["step"]
+    assert 0 < stopped_at < runs.load_checkpoint(uninterrupted / "last.pt")["step"]
+
+    result = run_cli("train", "--resume", str(run_dir))
+    assert result.exit_code == 0, result.output
+    assert f"resuming {run_dir} at step {stopped_at}" in result.stdout
+    for name in ("last.pt", "best.pt"):
+        expected, got = weights(uninterrupted / name), weights(run_dir / name)
+        assert all(torch.equal(expected[k], got[k]) for k in expected), name
+    whole = [(r["step"], r["train_loss"], r["val_loss"]) for r in runs.read_metrics(uninterrupted)]
+    assert [(r["step"], r["train_loss"], r["val_loss"]) for r in runs.read_metrics(run_dir)] == whole
+
+
+def test_resuming_a_finished_run_says_so(uninterrupted):
+    assert_one_line_error(run_cli("train", "--resume", str(uninterrupted)), "training already finished")
+    newest = run_cli("train", "--resume", "--runs-dir", str(uninterrupted.parent))  # no RUN: the newest
+    assert_one_line_error(newest, f"{uninterrupted}: training already finished")
+
+
+def test_kill_9_at_random_moments_leaves_loadable_checkpoints(tmp_path):
+    rng = random.Random(7)
+    run_dir = tmp_path / "default"
+    for attempt in range(4):
+        command = train_command(tmp_path) if attempt == 0 else [sys.executable, "-m", "seq2seq_cli", "train", "--resume", str(run_dir)]
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if attempt == 0:
+            wait_for(lambda: (run_dir / "last.pt").is_file())
+        time.sleep(rng.uniform(0.1, 1.5))
+        process.kill()
+        process.wait()
+        for checkpoint in ("best.pt", "last.pt"):
+            assert runs.load_checkpoint(run_dir / checkpoint)["model"]
+        assert run_cli("translate", "--run", str(run_dir), "the red car is small").exit_code == 0
+    assert run_cli("train", "--resume", str(run_dir)).exit_code in (0, 2)  # 2: it had already finished
+
+
+def test_a_full_disk_is_a_clear_error_and_the_previous_checkpoint_survives(tmp_path):
+    import resource
+
+    interrupted = subprocess.Popen(train_command(tmp_path, "train.epochs=2", "train.name=full"), cwd=ROOT,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    full = tmp_path / "full"
+    wait_for(lambda: metrics_lines(full) >= 1)
+    interrupted.send_signal(signal.SIGINT)
+    interrupted.wait()
+    saved = (full / "last.pt").read_bytes()
+
+    def small_disk():  # files may grow to 64 KiB: every checkpoint write fails as on a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    result = subprocess.run([sys.executable, "-m", "seq2seq_cli", "train", "--resume", str(full)], cwd=ROOT,
+                            capture_output=True, text=True, preexec_fn=small_disk)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "the previous one is intact" in result.stderr
+    assert (full / "last.pt").read_bytes() == saved
+    assert not list(full.glob(".*.tmp"))
+
+
+def test_an_unwritable_runs_folder_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = run_cli("train", "-c", "configs/seed.yaml", "--set", f"train.runs_dir={blocker / 'runs'}")
+    assert_one_line_error(result, "cannot create a run folder")
+
+
+def test_a_non_finite_loss_stops_and_names_the_step_without_touching_saved_weights(tmp_path, monkeypatch):
+    from seq2seq_cli import train as training
+
+    real_loss, calls = training.batch_loss, []
+
+    def poisoned(model, batch, teacher_forcing=1.0):
+        calls.append(model.training)  # validation batches do not count
+        loss, n = real_loss(model, batch, teacher_forcing)
+        return (loss * float("nan"), n) if model.training and sum(calls) == 4 else (loss, n)
+
+    monkeypatch.setattr(training, "batch_loss", poisoned)
+    result = run_cli("train", "-c", "configs/seed.yaml", "--set", f"train.runs_dir={tmp_path}",
+                     "--set", "train.validate_every=1", "--set", "train.epochs=6")
+    assert_one_line_error(result, "non-finite loss (nan) or gradient at step 4 (epoch 4, batch 1)")
+    run_dir = tmp_path / "seed"
+    assert runs.load_checkpoint(run_dir / "last.pt")["step"] == 3
+    assert all(torch.isfinite(t).all() for t in weights(run_dir / "best.pt").values())
+
+
+def test_non_finite_batches_can_be_skipped(tmp_path, monkeypatch):
+    from seq2seq_cli import train as training
+
+    real_loss, calls = training.batch_loss, []
+
+    def poisoned(model, batch, teacher_forcing=1.0):
+        calls.append(model.training)
+        loss, n = real_loss(model, batch, teacher_forcing)
+        return (loss * float("inf"), n) if model.training and sum(calls) == 2 else (loss, n)
+
+    monkeypatch.setattr(training, "batch_loss", poisoned)
+    result = run_cli("train", "-c", "configs/seed.yaml", "--set", f"train.runs_dir={tmp_path}",
+                     "--set", "train.on_nonfinite=skip", "--set", "train.epochs=4")
+    assert result.exit_code == 0, result.output
+    assert "batch skipped" in result.stdout
+    assert all(torch.isfinite(t).all() for t in weights(tmp_path / "seed" / "last.pt").values())
+
+
+class _Exploit:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _copy_run(source: Path, target: Path) -> Path:
+    import shutil
+
+    shutil.copytree(source, target)
+    return target
+
+
+def test_a_malicious_checkpoint_is_refused_and_runs_nothing(seed_run, tmp_path):
+    run_dir = _copy_run(seed_run, tmp_path / "planted")
+    marker = tmp_path / "pwned"
+    with open(run_dir / "best.pt", "wb") as handle:
+        pickle.dump({"model": _Exploit(marker)}, handle)
+    result = run_cli("translate", "--run", str(run_dir), "i am a student")
+    assert_one_line_error(result, "best.pt: refused to load: not a plain s2s checkpoint")
+    assert not marker.exists()
+
+
+def test_a_truncated_checkpoint_is_a_clear_error(seed_run, tmp_path):
+    run_dir = _copy_run(seed_run, tmp_path / "cut")
+    data = (run_dir / "best.pt").read_bytes()
+    (run_dir / "best.pt").write_bytes(data[: len(data) // 2])
+    assert_one_line_error(run_cli("translate", "--run", str(run_dir), "i am a student"), "unreadable checkpoint")
+
+
+def test_a_checkpoint_from_an_incompatible_version_is_a_clear_error(seed_run, tmp_path):
+    run_dir = _copy_run(seed_run, tmp_path / "old")
+    payload = torch.load(run_dir / "best.pt", weights_only=True)
+    torch.save({**payload, "format": 0}, run_dir / "best.pt")
+    assert_one_line_error(run_cli("translate", "--run", str(run_dir), "i am a student"), "incompatible s2s version")
+
+
+def test_translate_never_reads_a_half_written_checkpoint(tmp_path):
+    from seq2seq_cli.translator import Translator
+
+    command = train_command(tmp_path, "train.validate_every=5", "train.epochs=3")
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_dir = tmp_path / "default"
+    try:
+        wait_for(lambda: (run_dir / "best.pt").is_file())
+        loads = 0
+        while process.poll() is None and loads < 150:
+            Translator.from_run(run_dir).translate(["the red car is small"])
+            loads += 1
+        assert loads > 10
+    finally:
+        process.kill()
+        process.wait()
