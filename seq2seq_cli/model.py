@@ -24,8 +24,8 @@ class Seq2Seq(nn.Module):
         """src: (batch, src_len) -> the memory to attend over and the decoder's first state."""
         states, final = self.encoder(src, lengths)
         mask = torch.arange(src.size(1), device=src.device).unsqueeze(0) < lengths.to(src.device).unsqueeze(1)
-        memory = Memory(values=states, keys=self.decoder.attention.project_keys(states), mask=mask)
-        return memory, self.decoder.init_state(final)
+        memory = Memory(values=states, keys=self.decoder.project_memory(states), mask=mask)
+        return memory, self.decoder.init_state(memory, final)
 
     def forward(
         self, src: torch.Tensor, lengths: torch.Tensor, tgt_in: torch.Tensor, teacher_forcing: float = 1.0
@@ -37,7 +37,7 @@ class Seq2Seq(nn.Module):
         """
         memory, state = self.encode(src, lengths)
         if teacher_forcing >= 1.0:
-            return self.decoder.features(tgt_in, state, memory)[0]
+            return self.decoder.features(tgt_in, state, memory, need_weights=False)[0]
         prev, steps = tgt_in[:, 0], []
         for t in range(tgt_in.size(1)):
             features, _, state = self.decoder.features(prev.unsqueeze(1), state, memory)

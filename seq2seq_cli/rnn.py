@@ -59,12 +59,16 @@ class GRUDecoder(nn.Module):
         self.combine = nn.Linear(2 * hidden_size, hidden_size)
         self.out = nn.Linear(hidden_size, vocab_size)
 
-    def init_state(self, final: torch.Tensor) -> torch.Tensor:
+    def project_memory(self, states: torch.Tensor) -> torch.Tensor:
+        """Attention keys of the encoder states, once per batch."""
+        return self.attention.project_keys(states)
+
+    def init_state(self, memory: Memory, final: torch.Tensor) -> torch.Tensor:
         """The decoder starts from the encoder's final state, (layers, batch, hidden)."""
         return final
 
     def features(
-        self, prev_tokens: torch.Tensor, state: torch.Tensor, memory: Memory
+        self, prev_tokens: torch.Tensor, state: torch.Tensor, memory: Memory, need_weights: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Everything but the output layer: (batch, tgt_len, hidden), attention (batch, tgt_len, src_len), state.
 
