@@ -230,7 +230,7 @@ def main() -> None:
     print(f"matmul peak {peak:.1f} GFLOP/s; training {train}; notebook loop {floor:.0f} tok/s", flush=True)
 
     scratch = Path(tempfile.mkdtemp(prefix="s2s-bench-"))
-    try:
+    try:  # the scratch run folder is deleted only when everything worked
         if args.run:
             run_dir, peak_gib = args.run, None
             records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -246,8 +246,10 @@ def main() -> None:
         }
         args.out.write_text(render(results), encoding="utf-8")
         print(args.out.read_text())
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    except BaseException:
+        print(f"benchmark failed; its run folder is kept in {scratch}", file=sys.stderr)
+        raise
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def render(r: dict) -> str:

@@ -7,6 +7,7 @@ batch (``project_keys``), not once per decoder step.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -106,7 +107,45 @@ class LocationAttention(Attention):
         return self.scorer(torch.cat([query, inputs], dim=-1))[..., : keys.size(1)]
 
 
-def build_attention(kind: str, hidden_size: int, embed_dim: int, width: int) -> Attention:
+class MultiHeadAttention(Attention):
+    """Scaled dot-product attention in several heads, each free to look somewhere else.
+
+    Its weights come back per head, (batch, tgt_len, 1, heads, src_len): one layer, like the
+    Transformer's (batch, tgt_len, layers, heads, src_len), so heatmaps treat both alike.
+    """
+
+    def __init__(self, hidden_size: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.query_layer = nn.Linear(hidden_size, hidden_size, bias=False)
+        self.key_value_layer = nn.Linear(hidden_size, 2 * hidden_size, bias=False)
+        self.output_layer = nn.Linear(hidden_size, hidden_size, bias=False)
+
+    def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
+        return self.key_value_layer(memory)  # keys and values side by side: (batch, src_len, 2 * hidden)
+
+    def forward(self, query, keys, values, mask, inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        batch, tgt_len, hidden = query.shape
+        split = lambda x: x.view(batch, x.size(1), self.heads, -1).transpose(1, 2)  # noqa: E731  (b, h, len, d)
+        q = split(self.query_layer(query))
+        k, v = (split(part) for part in keys.chunk(2, dim=-1))
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (batch, heads, tgt_len, src_len)
+        weights = torch.softmax(scores.masked_fill(~mask[:, None, None, :], float("-inf")), dim=-1)
+        context = (weights @ v).transpose(1, 2).reshape(batch, tgt_len, hidden)
+        return self.output_layer(context), weights.transpose(1, 2).unsqueeze(2)
+
+
+def attention_map(weights: torch.Tensor, layer: int | None = None, head: int | None = None) -> torch.Tensor:
+    """One (steps, src_len) map from any model's attention: GRU weights are one already; multi-head
+    weights (steps, layers, heads, src_len) give one head of one layer (default: the last layer),
+    or the average of its heads."""
+    if weights.dim() == 2:
+        return weights
+    chosen = weights[:, -1 if layer is None else layer]  # (steps, heads, src_len)
+    return chosen.mean(dim=1) if head is None else chosen[:, head]
+
+
+def build_attention(kind: str, hidden_size: int, embed_dim: int, width: int, heads: int = 1) -> Attention:
     """The attention module named by ``model.attention``."""
     if kind == "bahdanau":
         return BahdanauAttention(hidden_size)
@@ -116,6 +155,8 @@ def build_attention(kind: str, hidden_size: int, embed_dim: int, width: int) -> 
         return LuongGeneralAttention(hidden_size)
     if kind == "location":
         return LocationAttention(hidden_size, embed_dim, width)
+    if kind == "multihead":
+        return MultiHeadAttention(hidden_size, heads)
     raise ValueError(f"unknown attention type {kind!r}")
 
 

@@ -160,6 +160,11 @@ def attend(
     text: Annotated[str, typer.Argument(help="Sentence whose attention to draw.")] = DEFAULT_SENTENCE,
     out: Annotated[Path, typer.Option("--out", "-o", help="Image file: .png, .svg or .pdf.")] = Path("attention.png"),
     style: Annotated[str, typer.Option("--style", help="grid (dark, cell borders) or annotated (light, weights printed).")] = "grid",
+    layer: Annotated[Optional[int], typer.Option("--layer", help="Multi-head models: which decoder layer. [default: the last]")] = None,
+    head: Annotated[Optional[int], typer.Option("--head", help="Multi-head models: which head. [default: their average]")] = None,
+    grid: Annotated[bool, typer.Option("--grid", help="Multi-head models: every head of the layer in one image.")] = False,
+    pieces: Annotated[bool, typer.Option("--pieces", help="Subword models: draw the pieces, not whole words.")] = False,
+    beam: BeamOption = None,
     run: RunOption = None,
     runs_dir: RunsDirOption = Path("runs"),
 ) -> None:
@@ -167,16 +172,16 @@ def attend(
     with user_errors():
         if style not in ("grid", "annotated"):
             raise S2SError(f"--style must be grid or annotated, got {style!r}")
-        from seq2seq_cli.plot import check_image_path, plot_attention
+        from seq2seq_cli.plot import check_image_path, plot_translation
         from seq2seq_cli.runs import find_run
         from seq2seq_cli.translator import Translator
 
         check_image_path(out)
-        translation = Translator.from_run(find_run(run, runs_dir)).translate([text])[0]
+        translator = Translator.from_run(find_run(run, runs_dir)).with_decoding(beam_size=beam)
+        translation = translator.translate([text])[0]
         if translation.unknown:
             _stderr().print(f"[yellow]warning:[/] unknown words read as <unk>: {', '.join(translation.unknown)}")
-        title = f"“{' '.join(translation.source)}” → “{translation.text}”"
-        plot_attention(translation.source, translation.steps, translation.attention, out, style, title)
+        plot_translation(translation, out, style, layer, head, grid, pieces)
         typer.echo(translation.text)
         _stderr().print(f"wrote {out}")
 

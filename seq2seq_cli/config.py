@@ -19,7 +19,7 @@ import yaml
 
 from seq2seq_cli.errors import ConfigError
 
-AttentionType = Literal["bahdanau", "luong-dot", "luong-general", "location"]
+AttentionType = Literal["bahdanau", "luong-dot", "luong-general", "location", "multihead"]
 
 
 def _positive(default: Any) -> Any:
@@ -34,6 +34,9 @@ class DataConfig:
     val: Optional[str] = None
     val_split: float = field(default=0.1, metadata={"min": 0.0, "max": 0.9})
     lowercase: bool = True
+    tokenizer: Literal["word", "sentencepiece"] = "word"
+    sentencepiece_type: Literal["bpe", "unigram"] = "bpe"
+    vocab_size: int = field(default=8000, metadata={"min": 16})
     max_len: int = _positive(50)
     min_freq: int = _positive(1)
     max_size: Optional[int] = field(default=None, metadata={"min": 1})
@@ -43,12 +46,15 @@ class DataConfig:
 class ModelConfig:
     """The encoder-decoder's shape."""
 
-    type: Literal["gru"] = "gru"
+    type: Literal["gru", "transformer"] = "gru"
     attention: AttentionType = "bahdanau"
+    heads: int = _positive(4)
     embed_dim: int = _positive(256)
     hidden_size: int = _positive(256)
+    ff_dim: int = _positive(1024)
     layers: int = _positive(1)
     bidirectional: bool = True
+    tie_embeddings: bool = False
     dropout: float = field(default=0.2, metadata={"min": 0.0, "max": 0.9})
 
 
@@ -61,6 +67,9 @@ class TrainConfig:
     batch_size: int = _positive(64)
     batch_tokens: int = field(default=0, metadata={"min": 0})
     lr: float = field(default=0.001, metadata={"min": 0.0})
+    lr_schedule: Literal["plateau", "inverse-sqrt"] = "plateau"
+    warmup_steps: int = field(default=4000, metadata={"min": 1})
+    label_smoothing: float = field(default=0.0, metadata={"min": 0.0, "max": 0.9})
     lr_decay: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
     lr_patience: int = field(default=2, metadata={"min": 0})
     min_lr: float = field(default=1e-5, metadata={"min": 0.0})
@@ -103,6 +112,13 @@ class Config:
         return dataclasses.asdict(self)
 
 
+def _check_combinations(config: Config, source: str) -> None:
+    """Keys that are fine alone but not together."""
+    model = config.model
+    if (model.type == "transformer" or model.attention == "multihead") and model.hidden_size % model.heads:
+        raise ConfigError(f"{source}: model.hidden_size ({model.hidden_size}) must be divisible by model.heads ({model.heads})")
+
+
 def parse_duration(text: str, key: str = "train.max_time") -> float:
     """Seconds in ``90``, ``90s``, ``15m``, ``2h`` or ``1h30m``."""
     import re
@@ -120,6 +136,7 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     for override in overrides:
         _apply_override(raw, override)
     config = config_from_dict(raw, source=str(path))
+    _check_combinations(config, str(path))
     if config.train.max_time is not None:
         parse_duration(config.train.max_time, f"{path}: train.max_time")
     if not config.data.train:

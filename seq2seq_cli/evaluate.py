@@ -13,7 +13,7 @@ from typing import Sequence
 
 import torch
 
-from seq2seq_cli.data import read_pairs, tokenize
+from seq2seq_cli.data import read_pairs
 from seq2seq_cli.errors import DataError
 from seq2seq_cli.translator import Translator
 
@@ -97,7 +97,8 @@ def evaluate(translator: Translator, data: str | Path, alignments: str | Path | 
     elapsed = time.perf_counter() - start
     hypotheses = [t.text for t in translations]
     lowercase = translator.config.data.lowercase
-    exact = sum(t.output == tokenize(r, lowercase) for t, r in zip(translations, references)) / len(pairs)
+    reference_tokens = [translator.tgt_tokenizer.tokens(r) for r in references]
+    exact = sum(t.output == r for t, r in zip(translations, reference_tokens)) / len(pairs)
     bleu, bleu_signature, chrf, chrf_signature = corpus_scores(hypotheses, references, lowercase)
     readings = translator.read_references(sources, references)
     accuracy = sum(r.correct for r in readings) / sum(r.words for r in readings)

@@ -15,7 +15,7 @@ from seq2seq_cli.rnn import GRUDecoder, GRUEncoder
 
 
 class Seq2Seq(nn.Module):
-    def __init__(self, encoder: GRUEncoder, decoder: GRUDecoder):
+    def __init__(self, encoder: nn.Module, decoder: nn.Module):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
@@ -44,17 +44,25 @@ class Seq2Seq(nn.Module):
             steps.append(features)
             if t + 1 < tgt_in.size(1):
                 use_gold = torch.rand(prev.shape, device=prev.device) < teacher_forcing
-                guess = self.decoder.out(features.squeeze(1)).argmax(-1)
+                guess = self.decoder.out(features.squeeze(1)).argmax(-1)  # (batch,)
                 prev = torch.where(use_gold, tgt_in[:, t + 1], guess)
         return torch.cat(steps, dim=1)
 
 
 def build_model(config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int, max_len: int) -> Seq2Seq:
     """The model ``config`` describes; ``max_len`` is location attention's width."""
+    if config.type == "transformer":
+        from seq2seq_cli.transformer import TransformerDecoder, TransformerEncoder
+
+        size = (config.hidden_size, config.heads, config.ff_dim, config.layers, config.dropout)
+        return Seq2Seq(
+            TransformerEncoder(src_vocab_size, *size),
+            TransformerDecoder(tgt_vocab_size, *size, tie=config.tie_embeddings),
+        )
     encoder = GRUEncoder(
         src_vocab_size, config.embed_dim, config.hidden_size, config.layers, config.bidirectional, config.dropout
     )
-    attention = build_attention(config.attention, config.hidden_size, config.embed_dim, max_len)
+    attention = build_attention(config.attention, config.hidden_size, config.embed_dim, max_len, config.heads)
     decoder = GRUDecoder(tgt_vocab_size, config.embed_dim, config.hidden_size, config.layers, config.dropout, attention)
     return Seq2Seq(encoder, decoder)
 

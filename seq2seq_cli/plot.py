@@ -59,6 +59,59 @@ def plot_attention(
     _save(figure, path)
 
 
+def plot_translation(translation, path: Path, style: Style = "grid", layer: int | None = None,
+                     head: int | None = None, grid: bool = False, pieces: bool = False) -> None:
+    """The heatmap ``s2s attend`` draws: one map, one head of one layer, or every head of a layer.
+
+    Subword models are drawn over whole words unless ``pieces`` asks for the raw pieces.
+    """
+    check_image_path(path)
+    if not pieces:
+        translation = translation.by_words()
+    title = f"“{' '.join(translation.source)}” → “{translation.text}”"
+    weights = translation.attention
+    if weights.dim() == 2:
+        if grid or layer is not None or head is not None:
+            raise S2SError("--layer, --head and --grid need a multi-head model (model.attention: multihead, or a transformer)")
+        plot_attention(translation.source, translation.steps, weights, path, style, title)
+        return
+    layers, heads = weights.shape[1], weights.shape[2]
+    if layer is not None and not 0 <= layer < layers:
+        raise S2SError(f"--layer {layer}: this model has layers 0 to {layers - 1}")
+    if head is not None and not 0 <= head < heads:
+        raise S2SError(f"--head {head}: this model has heads 0 to {heads - 1}")
+    shown = layers - 1 if layer is None else layer
+    if grid:
+        _plot_heads(translation.source, translation.steps, weights[:, shown], path, style, f"{title}\nlayer {shown}, every head")
+        return
+    which = "average of its heads" if head is None else f"head {head}"
+    plot_attention(translation.source, translation.steps, translation.attention_map(shown, head), path, style,
+                   f"{title}\nlayer {shown}, {which}")
+
+
+def _plot_heads(source: Sequence[str], output: Sequence[str], weights, path: Path, style: Style, title: str) -> None:
+    """Every head of one layer side by side, on one colour scale. weights: (steps, heads, src_len)."""
+    plt = _pyplot()
+    heads = weights.shape[1]
+    columns = min(heads, 4)
+    rows = -(-heads // columns)
+    cell = (max(3.0, 0.5 * len(source) + 1.5), max(2.5, 0.4 * len(output) + 1.5))
+    figure, grid = plt.subplots(rows, columns, figsize=(cell[0] * columns, cell[1] * rows), layout="constrained", squeeze=False)
+    cmap = "bone" if style == "grid" else "Blues"
+    for index, axes in enumerate(grid.flat):
+        if index >= heads:
+            axes.axis("off")
+            continue
+        image = axes.imshow(weights[:, index].float().numpy(), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
+        axes.set_title(f"head {index}", fontsize=10)
+        axes.set_xticks(range(len(source)), labels=source, rotation=60, ha="left", rotation_mode="anchor", fontsize=8)
+        axes.set_yticks(range(len(output)), labels=output, fontsize=8)
+        axes.xaxis.tick_top()
+    figure.colorbar(image, ax=grid, shrink=0.8, label="attention weight")
+    figure.suptitle(title, fontsize=11)
+    _save(figure, path)
+
+
 def _draw_cell_borders(axes, shape: tuple[int, int]) -> None:
     rows, columns = shape
     axes.set_xticks([x - 0.5 for x in range(1, columns)], minor=True)

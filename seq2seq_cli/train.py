@@ -21,8 +21,9 @@ from seq2seq_cli.config import Config, TrainConfig, parse_duration, save_config
 from seq2seq_cli.data import Batch, Example, Pair, Vocab, bucketed_batches, collate, read_pairs, tokenize
 from seq2seq_cli.errors import DataError, RunError, TrainingError, TrainingInterrupted
 from seq2seq_cli.model import Seq2Seq, build_model, parameter_counts
+from seq2seq_cli.tokenizers import Tokenizer, WordTokenizer, load_tokenizers, train_tokenizers
 
-Tokenised = tuple[list[str], list[str], Pair]
+Tokenised = tuple[list[str], list[str], Pair]  # source tokens, target tokens, the raw pair
 
 
 @dataclass
@@ -32,47 +33,63 @@ class TrainingData:
     val_pairs: list[Pair]  # the raw text of ``val``, for BLEU against untouched references
     src_vocab: Vocab
     tgt_vocab: Vocab
+    tokenizers: tuple[Tokenizer, Tokenizer]
     too_long: int  # training pairs dropped for exceeding data.max_len
 
 
-def prepare_data(config: Config, vocabs: tuple[Vocab, Vocab] | None = None) -> TrainingData:
-    """Read, tokenise, split and index the pairs; build both vocabularies from train unless given."""
+def read_training_pairs(config: Config) -> tuple[list[Pair], list[Pair]]:
+    """Training and validation pairs, checked line by line (a held-out split when no val file is given)."""
     data = config.data
-    train_pairs = _tokenised(read_pairs(data.train), data.train, data.lowercase)
+    train_pairs = _with_words(read_pairs(data.train), data.train, data.lowercase)
     if data.val:
-        val_pairs = _tokenised(read_pairs(data.val), data.val, data.lowercase)
-    else:
-        train_pairs, val_pairs = _split(train_pairs, data.val_split, config.train.seed)
-    fits = [p for p in train_pairs if max(len(p[0]), len(p[1])) <= data.max_len]
+        return train_pairs, _with_words(read_pairs(data.val), data.val, data.lowercase)
+    return _split(train_pairs, data.val_split, config.train.seed)
+
+
+def prepare_data(
+    config: Config,
+    tokenizers: tuple[Tokenizer, Tokenizer] | None = None,
+    vocabs: tuple[Vocab, Vocab] | None = None,
+    pairs: tuple[list[Pair], list[Pair]] | None = None,
+) -> TrainingData:
+    """Tokenise and index the pairs; build both vocabularies from train unless given."""
+    data = config.data
+    train_pairs, val_pairs = pairs or read_training_pairs(config)
+    src_tokenizer, tgt_tokenizer = tokenizers or (WordTokenizer(data.lowercase), WordTokenizer(data.lowercase))
+
+    def tokenised(pair_list: list[Pair]) -> list[Tokenised]:
+        rows = ((src_tokenizer.tokens(p.source), tgt_tokenizer.tokens(p.target), p) for p in pair_list)
+        return [row for row in rows if max(len(row[0]), len(row[1])) <= data.max_len]
+
+    fits = tokenised(train_pairs)
     if not fits:
         raise DataError(f"{data.train}: every pair is longer than data.max_len={data.max_len} tokens")
     src_vocab, tgt_vocab = vocabs or (
         Vocab.build((p[0] for p in fits), data.min_freq, data.max_size),
         Vocab.build((p[1] for p in fits), data.min_freq, data.max_size),
     )
-    val_fits = [p for p in val_pairs if max(len(p[0]), len(p[1])) <= data.max_len]
+    val_fits = tokenised(val_pairs)
     return TrainingData(
         train=[Example(src_vocab.encode(s), tgt_vocab.encode(t)) for s, t, _ in fits],
         val=[Example(src_vocab.encode(s), tgt_vocab.encode(t)) for s, t, _ in val_fits],
         val_pairs=[pair for _, _, pair in val_fits],
         src_vocab=src_vocab,
         tgt_vocab=tgt_vocab,
+        tokenizers=(src_tokenizer, tgt_tokenizer),
         too_long=len(train_pairs) - len(fits),
     )
 
 
-def _tokenised(pairs: list[Pair], path: str, lowercase: bool) -> list[Tokenised]:
-    result = []
+def _with_words(pairs: list[Pair], path: str, lowercase: bool) -> list[Pair]:
+    """Every side must keep a word after normalisation; the error names the line that does not."""
     for pair in pairs:
-        source, target = tokenize(pair.source, lowercase), tokenize(pair.target, lowercase)
-        if not source or not target:
-            side = "source" if not source else "target"
-            raise DataError(f"{path}:{pair.line}: {side} side has no words after normalisation")
-        result.append((source, target, pair))
-    return result
+        for side, text in (("source", pair.source), ("target", pair.target)):
+            if not tokenize(text, lowercase):
+                raise DataError(f"{path}:{pair.line}: {side} side has no words after normalisation")
+    return pairs
 
 
-def _split(pairs: list[Tokenised], fraction: float, seed: int) -> tuple[list[Tokenised], list[Tokenised]]:
+def _split(pairs: list[Pair], fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
     """A seeded held-out share of train, for when no validation file is given."""
     held_out = round(len(pairs) * fraction) if len(pairs) > 1 else 0
     order = list(range(len(pairs)))
@@ -81,7 +98,9 @@ def _split(pairs: list[Tokenised], fraction: float, seed: int) -> tuple[list[Tok
     return [p for i, p in enumerate(pairs) if i not in val_ids], [p for i, p in enumerate(pairs) if i in val_ids]
 
 
-def batch_loss(model: Seq2Seq, batch: Batch, teacher_forcing: float = 1.0) -> tuple[torch.Tensor, int]:
+def batch_loss(
+    model: Seq2Seq, batch: Batch, teacher_forcing: float = 1.0, label_smoothing: float = 0.0
+) -> tuple[torch.Tensor, int]:
     """Summed cross-entropy over real target tokens (``<eos>`` included) and their count.
 
     The output layer, the largest matrix product, runs on real positions only, never on padding.
@@ -89,7 +108,8 @@ def batch_loss(model: Seq2Seq, batch: Batch, teacher_forcing: float = 1.0) -> tu
     features = model(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing)  # (batch, tgt_len, hidden)
     real = batch.tgt_out != Vocab.PAD
     logits = model.decoder.out(features[real])  # (tokens, vocab)
-    return F.cross_entropy(logits, batch.tgt_out[real], reduction="sum"), batch.n_tokens
+    loss = F.cross_entropy(logits, batch.tgt_out[real], reduction="sum", label_smoothing=label_smoothing)
+    return loss, batch.n_tokens
 
 
 @torch.inference_mode()
@@ -114,7 +134,8 @@ def validation_scores(model: Seq2Seq, data: TrainingData, config: Config) -> dic
     from seq2seq_cli.evaluate import corpus_scores
     from seq2seq_cli.translator import Translator
 
-    translator = Translator(model, config, data.src_vocab, data.tgt_vocab).with_decoding(beam_size=1, n_best=1)
+    translator = Translator(model, config, data.src_vocab, data.tgt_vocab, data.tokenizers)
+    translator = translator.with_decoding(beam_size=1, n_best=1)
     hypotheses = [t.text for t in translator.translate([p.source for p in data.val_pairs])]
     model.train()
     bleu, _, chrf, _ = corpus_scores(hypotheses, [p.target for p in data.val_pairs], config.data.lowercase)
@@ -130,8 +151,10 @@ def train(config: Config, name: str, console: Console) -> Path:
     """Train the model ``config`` describes into a new run folder, and return that folder."""
     _set_threads(config)
     torch.manual_seed(config.train.seed)
-    data = prepare_data(config)
+    pairs = read_training_pairs(config)
     run_dir = runs.create_run_dir(config.train.runs_dir, name)
+    tokenizers = train_tokenizers(config.data, run_dir, pairs[0])
+    data = prepare_data(config, tokenizers, pairs=pairs)
     save_config(config, run_dir / runs.CONFIG_FILE)
     data.src_vocab.save(run_dir / runs.SOURCE_VOCAB)
     data.tgt_vocab.save(run_dir / runs.TARGET_VOCAB)
@@ -148,7 +171,7 @@ def resume(run_dir: Path, console: Console) -> Path:
     config = runs.load_run_config(run_dir)
     _set_threads(config)
     vocabs = (Vocab.load(run_dir / runs.SOURCE_VOCAB), Vocab.load(run_dir / runs.TARGET_VOCAB))
-    data = prepare_data(config, vocabs)
+    data = prepare_data(config, load_tokenizers(config.data, run_dir), vocabs)
     model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len)
     checkpoint = runs.load_checkpoint(run_dir / runs.LAST)
     if "trainer" not in checkpoint:
@@ -191,6 +214,7 @@ class Trainer:
         # fused: one kernel for every parameter; on a CPU it more than doubled training speed here
         self.optimizer = torch.optim.Adam(model.parameters(), lr=self.settings.lr, fused=True)
         self.scheduler = _plateau_scheduler(self.optimizer, self.settings)
+        self.warmup = _inverse_sqrt_scheduler(self.optimizer, self.settings)
         self.batch_rng = random.Random(self.settings.seed)
         self.epoch_rng_state = self.batch_rng.getstate()  # replaying it rebuilds the epoch's batch order
         self.step, self.epoch, self.batch_in_epoch = 0, 1, 0
@@ -247,7 +271,7 @@ class Trainer:
         return False
 
     def _update(self, batch: Batch) -> None:
-        loss, n_tokens = batch_loss(self.model, batch, self.settings.teacher_forcing)
+        loss, n_tokens = batch_loss(self.model, batch, self.settings.teacher_forcing, self.settings.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         (loss / n_tokens).backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.clip_grad or float("inf"))
@@ -256,6 +280,8 @@ class Trainer:
             return
         self.optimizer.step()
         self.step += 1
+        if self.warmup is not None:
+            self.warmup.step()
         self.window_loss += loss.detach()  # stays a tensor: no extra host sync
         self.window_tokens += n_tokens
         speed = self.window_tokens / max(time.perf_counter() - self.window_start, 1e-9)
@@ -355,6 +381,7 @@ class Trainer:
             "torch_rng_state": torch.get_rng_state(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "warmup": self.warmup.state_dict() if self.warmup is not None else None,
             "kept": self.kept,
             "stalled": self.stalled,
             "window": [float(self.window_loss), self.window_tokens],
@@ -371,6 +398,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
+        if self.warmup is not None and state.get("warmup") is not None:
+            self.warmup.load_state_dict(state["warmup"])
         self.kept = [tuple(k) for k in state["kept"]]
         self.stalled = state["stalled"]
         self.window_loss, self.window_tokens = torch.tensor(state["window"][0]), state["window"][1]
@@ -403,9 +432,17 @@ def _signals_caught(trainer: Trainer):
             signal.signal(number, handler)
 
 
+def _inverse_sqrt_scheduler(optimizer: torch.optim.Optimizer, settings: TrainConfig):
+    """The Transformer schedule: linear warm-up to ``lr`` over ``warmup_steps``, then lr * sqrt(warmup / step)."""
+    if settings.lr_schedule != "inverse-sqrt":
+        return None
+    warmup = settings.warmup_steps
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min((step + 1) / warmup, math.sqrt(warmup / (step + 1))))
+
+
 def _plateau_scheduler(optimizer: torch.optim.Optimizer, settings: TrainConfig):
     """Lower the learning rate when the chosen metric stops improving (scores: higher is better)."""
-    if settings.lr_decay >= 1.0:
+    if settings.lr_decay >= 1.0 or settings.lr_schedule != "plateau":
         return None
     return torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max", factor=settings.lr_decay, patience=settings.lr_patience, min_lr=settings.min_lr

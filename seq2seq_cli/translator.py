@@ -13,36 +13,57 @@ from typing import Callable, Sequence
 import torch
 
 from seq2seq_cli import runs
-from seq2seq_cli.attention import LocationAttention
+from seq2seq_cli.attention import LocationAttention, attention_map
 from seq2seq_cli.config import Config, DecodeConfig, config_from_dict
-from seq2seq_cli.data import Vocab, detokenize, pad_sources, tokenize
+from seq2seq_cli.data import Vocab, pad_sources, tokenize
 from seq2seq_cli.errors import DataError, RunError
 from seq2seq_cli.model import Seq2Seq, build_model
 from seq2seq_cli.search import Hypothesis, max_output_lengths, search
+from seq2seq_cli.tokenizers import Tokenizer, load_tokenizers, merge_pieces
 
 
 @dataclass
 class Translation:
     source: list[str]  # the tokens the model read (unknown words as typed)
     output: list[str]  # the words produced, without <eos> (unknown words replaced if asked)
-    attention: torch.Tensor  # (output steps incl. <eos>, len(source))
+    attention: torch.Tensor  # (output steps incl. <eos>, len(source)); multi-head: (steps, layers, heads, len(source))
     score: float  # log-probability (length-penalised under beam search)
     unknown: list[str]  # source words the vocabulary does not know
+    text: str  # the output as text: detokenised, pieces joined
+    source_words: list[list[int]]  # which source tokens make up each word (subword models: several)
+    output_words: list[list[int]]
 
-    @property
-    def text(self) -> str:
-        return detokenize(self.output)
+    def attention_map(self, layer: int | None = None, head: int | None = None) -> torch.Tensor:
+        """(steps, len(source)): one head of one layer, or (default) the average of the last layer's heads."""
+        return attention_map(self.attention, layer, head)
 
     @property
     def steps(self) -> list[str]:
         """The output as the decoder produced it, ``<eos>`` included when it stopped."""
         return self.output + ["<eos>"] * (self.attention.size(0) - len(self.output))
 
+    def by_words(self) -> Translation:
+        """Subword pieces merged back into words: attention summed over a word's source pieces
+        (what it attends to, as a whole) and averaged over its output pieces."""
+        weights = self.attention
+        rows = [weights[group].mean(dim=0) for group in self.output_words]
+        rows += [weights[len(self.output) :]] if weights.size(0) > len(self.output) else []
+        weights = torch.cat([r if r.dim() == weights.dim() else r.unsqueeze(0) for r in rows], dim=0)
+        weights = torch.stack([weights[..., group].sum(dim=-1) for group in self.source_words], dim=-1)
+        single = [[i] for i in range(len(self.output_words))]
+        return Translation(
+            merge_pieces(self.source, self.source_words), merge_pieces(self.output, self.output_words), weights,
+            self.score, self.unknown, self.text, [[i] for i in range(len(self.source_words))], single,
+        )
+
 
 class Translator:
-    def __init__(self, model: Seq2Seq, config: Config, src_vocab: Vocab, tgt_vocab: Vocab):
+    def __init__(
+        self, model: Seq2Seq, config: Config, src_vocab: Vocab, tgt_vocab: Vocab, tokenizers: tuple[Tokenizer, Tokenizer]
+    ):
         self.model, self.config = model.eval(), config
         self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
+        self.src_tokenizer, self.tgt_tokenizer = tokenizers
 
     @classmethod
     def from_run(cls, run_dir: Path, checkpoint: str = runs.BEST) -> Translator:
@@ -62,12 +83,13 @@ class Translator:
             model.load_state_dict(payload["model"])
         except RuntimeError:
             raise RunError(f"{run_dir / checkpoint}: weights do not match the run's config") from None
-        return cls(model, config, src_vocab, tgt_vocab)
+        return cls(model, config, src_vocab, tgt_vocab, load_tokenizers(config.data, run_dir))
 
     def with_decoding(self, **changes) -> Translator:
         """The same model with other decode settings (``beam_size=1`` ...); ``None`` keeps a setting."""
         decode = replace(self.config.decode, **{k: v for k, v in changes.items() if v is not None})
-        return Translator(self.model, replace(self.config, decode=decode), self.src_vocab, self.tgt_vocab)
+        tokenizers = (self.src_tokenizer, self.tgt_tokenizer)
+        return Translator(self.model, replace(self.config, decode=decode), self.src_vocab, self.tgt_vocab, tokenizers)
 
     def translate(self, sentences: Sequence[str], batch_size: int = 64) -> list[Translation]:
         """The best translation of each sentence, in input order."""
@@ -89,7 +111,7 @@ class Translator:
 
     def tokens(self, sentence: str) -> list[str]:
         """The sentence as the model reads it; an error if it is empty or too long for the model."""
-        tokens = tokenize(sentence, self.config.data.lowercase)
+        tokens = self.src_tokenizer.tokens(sentence)
         if not tokens:
             raise DataError("empty sentence: nothing to translate")
         if len(tokens) > self.config.decode.max_input_len:
@@ -97,8 +119,9 @@ class Translator:
                 f"input has {len(tokens)} tokens; this model translates at most "
                 f"{self.config.decode.max_input_len} (decode.max_input_len): {' '.join(tokens[:6])} ..."
             )
-        if isinstance(self.model.decoder.attention, LocationAttention):
-            self.model.decoder.attention.check_length(len(tokens))
+        attention = getattr(self.model.decoder, "attention", None)
+        if isinstance(attention, LocationAttention):
+            attention.check_length(len(tokens))
         return tokens
 
     def _translate_batch(self, batch: list[list[str]]) -> list[list[Translation]]:
@@ -112,8 +135,11 @@ class Translator:
         ids = hypothesis.tokens[:-1] if hypothesis.tokens[-1:] == [Vocab.EOS] else hypothesis.tokens
         output = self.tgt_vocab.decode(ids)
         if self.config.decode.unk_replace:
-            output = replace_unknown(output, source, hypothesis.attention)
-        return Translation(source, output, hypothesis.attention, hypothesis.score, self.src_vocab.unknown(source))
+            output = replace_unknown(output, source, attention_map(hypothesis.attention))
+        return Translation(
+            source, output, hypothesis.attention, hypothesis.score, self.src_vocab.unknown(source),
+            self.tgt_tokenizer.detokenize(output), self.src_tokenizer.words(source), self.tgt_tokenizer.words(output),
+        )
 
     @torch.inference_mode()
     def read_references(self, sources: Sequence[str], targets: Sequence[str], batch_size: int = 64) -> list[ReferenceReading]:
@@ -122,8 +148,7 @@ class Translator:
         Attention row t is what the model attends to while predicting target word t, so it can
         be compared with gold word alignments of that very translation.
         """
-        lowercase = self.config.data.lowercase
-        pairs = [(self.tokens(s), tokenize(t, lowercase)) for s, t in zip(sources, targets)]
+        pairs = [(self.tokens(s), self.tgt_tokenizer.tokens(t)) for s, t in zip(sources, targets)]
         readings = []
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start : start + batch_size]
@@ -136,7 +161,8 @@ class Translator:
             for row, ((source, target), ids) in enumerate(zip(chunk, targets_ids)):
                 gold = torch.tensor(ids + [Vocab.EOS])
                 correct = int((guesses[row, : len(gold)] == gold).sum())
-                readings.append(ReferenceReading(weights[row, : len(target), : len(source)].clone(), correct, len(gold)))
+                own = attention_map(weights[row, : len(target), ..., : len(source)])
+                readings.append(ReferenceReading(own.clone(), correct, len(gold)))
         return readings
 
 
@@ -207,7 +233,7 @@ def _as_record(line: str, candidates: list[Translation] | None) -> dict:
                 "text": t.text,
                 "tokens": t.steps,
                 "score": round(t.score, 6),
-                "attention": [[round(w, 4) for w in row] for row in t.attention.tolist()],
+                "attention": [[round(w, 4) for w in row] for row in t.attention_map().tolist()],
             }
             for t in candidates
         ],

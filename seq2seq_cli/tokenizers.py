@@ -1,0 +1,107 @@
+"""Tokenisers: words (the default) or sentencepiece subwords, the same at training and translation.
+
+A run folder carries what its tokenisers need (``spm.src.model``/``spm.tgt.model`` for
+sentencepiece), so translating never depends on the training data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Protocol, Sequence
+
+from seq2seq_cli.config import DataConfig
+from seq2seq_cli.data import detokenize, normalize, tokenize
+from seq2seq_cli.errors import RunError, S2SError
+
+WORD_START = "\u2581"  # sentencepiece's mark for a piece that begins a word
+
+
+class Tokenizer(Protocol):
+    def tokens(self, text: str) -> list[str]: ...
+
+    def detokenize(self, tokens: Sequence[str]) -> str: ...
+
+    def words(self, tokens: Sequence[str]) -> list[list[int]]:
+        """Indices of the tokens that make up each word, for heatmaps drawn over words."""
+        ...
+
+
+class WordTokenizer:
+    def __init__(self, lowercase: bool):
+        self.lowercase = lowercase
+
+    def tokens(self, text: str) -> list[str]:
+        return tokenize(text, self.lowercase)
+
+    def detokenize(self, tokens: Sequence[str]) -> str:
+        return detokenize(tokens)
+
+    def words(self, tokens: Sequence[str]) -> list[list[int]]:
+        return [[index] for index in range(len(tokens))]
+
+
+class SentencePieceTokenizer:
+    """Subword pieces from a sentencepiece model (BPE or unigram), on normalised text."""
+
+    def __init__(self, model_file: Path, lowercase: bool):
+        import sentencepiece
+
+        if not model_file.is_file():
+            raise RunError(f"{model_file}: sentencepiece model missing from the run folder")
+        self.processor = sentencepiece.SentencePieceProcessor(model_file=str(model_file))
+        self.lowercase = lowercase
+
+    def tokens(self, text: str) -> list[str]:
+        return self.processor.encode(" ".join(normalize(text, self.lowercase).split()), out_type=str)
+
+    def detokenize(self, tokens: Sequence[str]) -> str:
+        return self.processor.decode_pieces([t for t in tokens if t != "<unk>"]).strip()
+
+    def words(self, tokens: Sequence[str]) -> list[list[int]]:
+        groups: list[list[int]] = []
+        for index, piece in enumerate(tokens):
+            if piece.startswith(WORD_START) or not groups:
+                groups.append([])
+            groups[-1].append(index)
+        return groups
+
+
+def model_file(run_dir: Path, side: str) -> Path:
+    return run_dir / f"spm.{side}.model"
+
+
+def train_tokenizers(config: DataConfig, run_dir: Path | None, pairs: Sequence) -> tuple[Tokenizer, Tokenizer]:
+    """Word tokenisers, or sentencepiece models trained on the training pairs into the run folder."""
+    if config.tokenizer == "word":
+        return WordTokenizer(config.lowercase), WordTokenizer(config.lowercase)
+    if run_dir is None:
+        raise S2SError("data.tokenizer: sentencepiece needs a run folder to keep its models in")
+    for side, texts in (("src", (p.source for p in pairs)), ("tgt", (p.target for p in pairs))):
+        _train_sentencepiece(config, (normalize(t, config.lowercase) for t in texts), model_file(run_dir, side))
+    return load_tokenizers(config, run_dir)
+
+
+def load_tokenizers(config: DataConfig, run_dir: Path) -> tuple[Tokenizer, Tokenizer]:
+    if config.tokenizer == "word":
+        return WordTokenizer(config.lowercase), WordTokenizer(config.lowercase)
+    return (SentencePieceTokenizer(model_file(run_dir, "src"), config.lowercase),
+            SentencePieceTokenizer(model_file(run_dir, "tgt"), config.lowercase))
+
+
+def _train_sentencepiece(config: DataConfig, texts: Iterable[str], target: Path) -> None:
+    import io
+
+    import sentencepiece
+
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(list(texts)), model_writer=model, vocab_size=config.vocab_size,
+        model_type=config.sentencepiece_type, character_coverage=1.0, hard_vocab_limit=False,
+        bos_id=-1, eos_id=-1, unk_id=0, unk_piece="<unk>", minloglevel=2, num_threads=1,
+    )
+    target.write_bytes(model.getvalue())
+
+
+def merge_pieces(tokens: Sequence[str], groups: list[list[int]]) -> list[str]:
+    """Word labels from their pieces: ``▁bon`` ``jour`` -> ``bonjour``."""
+    return ["".join(tokens[i] for i in group).replace(WORD_START, "") or WORD_START for group in groups]

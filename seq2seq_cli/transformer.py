@@ -1,0 +1,217 @@
+"""Encoder-decoder Transformer (Vaswani et al., 2017) with pre-layer-norm, sinusoidal positions.
+
+It plugs into the same search as the GRU model: ``encode`` gives the memory (with every
+decoder layer's cross-attention keys and values computed once), the decoder state is the
+key/value cache of its self-attention, and ``step`` reads one word and extends the cache, so
+a decoding step costs one position, not the whole prefix.
+
+Attention runs through ``scaled_dot_product_attention``; only when a caller needs the weights
+(heatmaps, alignment scores, decoding) are the cross-attention weights computed explicitly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seq2seq_cli.attention import Memory
+from seq2seq_cli.data import Vocab
+
+
+def sinusoids(length: int, dim: int, offset: int = 0) -> torch.Tensor:
+    """Fixed position encodings, (length, dim)."""
+    positions = torch.arange(offset, offset + length, dtype=torch.float32).unsqueeze(1)
+    frequencies = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim)
+    table[:, 0::2] = torch.sin(positions * frequencies)
+    table[:, 1::2] = torch.cos(positions * frequencies[: dim // 2])
+    return table
+
+
+def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """(batch, len, d_model) -> (batch, heads, len, d_head)."""
+    batch, length, d_model = x.shape
+    return x.view(batch, length, heads, d_model // heads).transpose(1, 2)
+
+
+def _merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """(batch, heads, len, d_head) -> (batch, len, d_model)."""
+    batch, heads, length, d_head = x.shape
+    return x.transpose(1, 2).reshape(batch, length, heads * d_head)
+
+
+def attend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, dropout: float, need_weights: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """q: (batch, heads, tgt, d); k, v: (batch, heads, src, d); mask broadcastable to (batch, heads, tgt, src), True = keep."""
+    if not need_weights:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout), None
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)  # padded positions: exactly 0
+    return F.dropout(weights, dropout) @ v if dropout else weights @ v, weights
+
+
+class FeedForward(nn.Sequential):
+    def __init__(self, d_model: int, ff_dim: int, dropout: float):
+        super().__init__(nn.Linear(d_model, ff_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ff_dim, d_model))
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, d_model: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None, cache: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (batch, len, d_model); cache: (batch, 2, heads, past, d_head) of earlier positions (decoder)."""
+        q, k, v = (_split_heads(t, self.heads) for t in self.qkv(x).chunk(3, dim=-1))
+        if cache is not None:
+            k, v = torch.cat([cache[:, 0], k], dim=2), torch.cat([cache[:, 1], v], dim=2)
+        context, _ = attend(q, k, v, mask, self.dropout if self.training else 0.0, need_weights=False)
+        return self.out(_merge_heads(context)), torch.stack([k, v], dim=1)
+
+
+class CrossAttention(nn.Module):
+    def __init__(self, d_model: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.q = nn.Linear(d_model, d_model)
+        self.kv = nn.Linear(d_model, 2 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+
+    def project(self, memory: torch.Tensor) -> torch.Tensor:
+        """Keys and values of the encoder output, once per batch: (batch, 2, heads, src_len, d_head)."""
+        k, v = (_split_heads(t, self.heads) for t in self.kv(memory).chunk(2, dim=-1))
+        return torch.stack([k, v], dim=1)
+
+    def forward(
+        self, x: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor, need_weights: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        q = _split_heads(self.q(x), self.heads)
+        context, weights = attend(q, kv[:, 0], kv[:, 1], mask, self.dropout if self.training else 0.0, need_weights)
+        return self.out(_merge_heads(context)), weights  # weights: (batch, heads, tgt, src)
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, d_model: int, heads: int, ff_dim: int, dropout: float):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.attention = SelfAttention(d_model, heads, dropout)
+        self.feed_forward = FeedForward(d_model, ff_dim, dropout)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = x + self.dropout(self.attention(self.norm1(x), mask)[0])
+        return x + self.dropout(self.feed_forward(self.norm2(x)))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, d_model: int, heads: int, ff_dim: int, dropout: float):
+        super().__init__()
+        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d_model), nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.self_attention = SelfAttention(d_model, heads, dropout)
+        self.cross_attention = CrossAttention(d_model, heads, dropout)
+        self.feed_forward = FeedForward(d_model, ff_dim, dropout)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x, causal, cache, kv, src_mask, need_weights):
+        attended, cache = self.self_attention(self.norm1(x), causal, cache)
+        x = x + self.dropout(attended)
+        attended, weights = self.cross_attention(self.norm2(x), kv, src_mask, need_weights)
+        x = x + self.dropout(attended)
+        return x + self.dropout(self.feed_forward(self.norm3(x))), cache, weights
+
+
+class TransformerEncoder(nn.Module):
+    def __init__(self, vocab_size: int, d_model: int, heads: int, ff_dim: int, layers: int, dropout: float):
+        super().__init__()
+        self.d_model = d_model
+        self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=Vocab.PAD)
+        self.layers = nn.ModuleList(EncoderLayer(d_model, heads, ff_dim, dropout) for _ in range(layers))
+        self.norm = nn.LayerNorm(d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, src: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """src: (batch, src_len) -> states (batch, src_len, d_model); no final state to hand over."""
+        mask = (torch.arange(src.size(1), device=src.device) < lengths.to(src.device).unsqueeze(1))[:, None, None, :]
+        x = self.embedding(src) * math.sqrt(self.d_model) + sinusoids(src.size(1), self.d_model).to(src.device)
+        x = self.dropout(x)
+        for layer in self.layers:
+            x = layer(x, mask)
+        return self.norm(x), None
+
+
+class TransformerDecoder(nn.Module):
+    """Decoder whose state is the self-attention key/value cache: (batch, layers, 2, heads, past, d_head)."""
+
+    def __init__(self, vocab_size: int, d_model: int, heads: int, ff_dim: int, layers: int, dropout: float, tie: bool):
+        super().__init__()
+        self.d_model, self.heads, self.n_layers = d_model, heads, layers
+        self.use_cache = True  # False: every step re-reads the whole prefix (the benchmark's baseline)
+        self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=Vocab.PAD)
+        self.layers = nn.ModuleList(DecoderLayer(d_model, heads, ff_dim, dropout) for _ in range(layers))
+        self.norm = nn.LayerNorm(d_model)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(d_model, vocab_size)
+        if tie:
+            self.out.weight = self.embedding.weight
+
+    def project_memory(self, states: torch.Tensor) -> torch.Tensor:
+        """Every layer's cross-attention keys and values: (batch, layers, 2, heads, src_len, d_head)."""
+        return torch.stack([layer.cross_attention.project(states) for layer in self.layers], dim=1)
+
+    def init_state(self, memory: Memory, final: None) -> torch.Tensor:
+        """An empty cache, or without the cache an empty prefix of token ids (batch, 0)."""
+        if not self.use_cache:
+            return torch.zeros(memory.values.size(0), 0, dtype=torch.long, device=memory.values.device)
+        return self._empty_cache(memory)
+
+    def _empty_cache(self, memory: Memory) -> torch.Tensor:
+        batch, d_head = memory.values.size(0), self.d_model // self.heads
+        return memory.values.new_zeros(batch, self.n_layers, 2, self.heads, 0, d_head)
+
+    def features(
+        self, prev_tokens: torch.Tensor, state: torch.Tensor, memory: Memory, need_weights: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """prev_tokens: (batch, tgt_len) after ``state.size(4)`` earlier positions.
+
+        Returns features (batch, tgt_len, d_model), cross-attention weights
+        (batch, tgt_len, layers, heads, src_len) when asked, and the extended cache.
+        """
+        past, length = state.size(4), prev_tokens.size(1)
+        positions = sinusoids(length, self.d_model, offset=past).to(prev_tokens.device)
+        x = self.dropout(self.embedding(prev_tokens) * math.sqrt(self.d_model) + positions)
+        causal = torch.ones(length, past + length, dtype=torch.bool, device=x.device).tril(diagonal=past)
+        src_mask = memory.mask[:, None, None, :]
+        caches, all_weights = [], []
+        for index, layer in enumerate(self.layers):
+            x, cache, weights = layer(x, causal, state[:, index], memory.keys[:, index], src_mask, need_weights)
+            caches.append(cache)
+            all_weights.append(weights)
+        weights = torch.stack(all_weights, dim=1).permute(0, 3, 1, 2, 4) if need_weights else None
+        return self.norm(x), weights, torch.stack(caches, dim=1)
+
+    def forward(self, prev_tokens: torch.Tensor, state: torch.Tensor, memory: Memory):
+        features, weights, state = self.features(prev_tokens, state, memory)
+        return self.out(features), weights, state
+
+    def step(self, prev_tokens: torch.Tensor, state: torch.Tensor, memory: Memory):
+        """One search step: log_probs (batch, vocab), attention (batch, layers, heads, src_len), new state."""
+        if self.use_cache:
+            logits, weights, state = self(prev_tokens.unsqueeze(1), state, memory)
+        else:
+            state = torch.cat([state, prev_tokens.unsqueeze(1)], dim=1)  # the whole prefix, again
+            logits, weights, _ = self(state, self._empty_cache(memory), memory)
+        return torch.log_softmax(logits[:, -1], dim=-1), weights[:, -1], state
+
+    @staticmethod
+    def reorder_state(state: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        return state.index_select(0, index)
