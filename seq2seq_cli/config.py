@@ -80,6 +80,10 @@ class TrainConfig:
     best_metric: Literal["loss", "bleu", "chrf"] = "loss"
     patience: int = field(default=0, metadata={"min": 0})
     keep_best: int = _positive(1)
+    accumulate: int = _positive(1)
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    compile: bool = False
     seed: int = 1
     threads: int = field(default=0, metadata={"min": 0})
     runs_dir: str = "runs"

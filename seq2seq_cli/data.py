@@ -152,6 +152,13 @@ class Batch:
     def n_tokens(self) -> int:
         return int((self.tgt_out != Vocab.PAD).sum())
 
+    def to(self, device: torch.device) -> Batch:
+        """On ``device``; lengths stay on the CPU, where packing wants them."""
+        if device.type == "cpu":
+            return self
+        move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
+        return Batch(move(self.src), self.src_lengths, move(self.tgt_in), move(self.tgt_out))
+
 
 def pad_sources(sources: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad id lists into ``(batch, max_len)`` plus their lengths."""

@@ -121,7 +121,7 @@ def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
         raise RunError(f"{run_dir / METRICS}: cannot write ({exc.strerror}); the checkpoints are intact") from None
 
 
-def read_metrics(run_dir: Path, up_to_step: int | None = None) -> list[dict[str, Any]]:
+def read_metrics(run_dir: Path, up_to_step: int | None = None, rewrite: bool = True) -> list[dict[str, Any]]:
     """The metrics log; with ``up_to_step``, cut back (and rewritten) to match a checkpoint being resumed."""
     import json
 
@@ -135,6 +135,7 @@ def read_metrics(run_dir: Path, up_to_step: int | None = None) -> list[dict[str,
             break  # a line cut short by a crash: everything after it is gone too
     if up_to_step is not None:
         records = [r for r in records if r["step"] <= up_to_step]
+    if up_to_step is not None and rewrite:
         text = "".join(json.dumps(r) + "\n" for r in records)
         temporary = path.with_name(f".{path.name}.tmp")
         temporary.write_text(text, encoding="utf-8")

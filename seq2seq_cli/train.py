@@ -19,6 +19,7 @@ from rich.table import Table
 from seq2seq_cli import runs
 from seq2seq_cli.config import Config, TrainConfig, parse_duration, save_config
 from seq2seq_cli.data import Batch, Example, Pair, Vocab, bucketed_batches, collate, read_pairs, tokenize
+from seq2seq_cli.distributed import SINGLE, Context, setup, teardown
 from seq2seq_cli.errors import DataError, RunError, TrainingError, TrainingInterrupted
 from seq2seq_cli.model import Seq2Seq, build_model, parameter_counts
 from seq2seq_cli.tokenizers import Tokenizer, WordTokenizer, load_tokenizers, train_tokenizers
@@ -99,13 +100,14 @@ def _split(pairs: list[Pair], fraction: float, seed: int) -> tuple[list[Pair], l
 
 
 def batch_loss(
-    model: Seq2Seq, batch: Batch, teacher_forcing: float = 1.0, label_smoothing: float = 0.0
+    model: Seq2Seq, batch: Batch, teacher_forcing: float = 1.0, label_smoothing: float = 0.0, forward=None
 ) -> tuple[torch.Tensor, int]:
     """Summed cross-entropy over real target tokens (``<eos>`` included) and their count.
 
     The output layer, the largest matrix product, runs on real positions only, never on padding.
+    ``forward`` is the model as wrapped for training (DistributedDataParallel, torch.compile).
     """
-    features = model(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing)  # (batch, tgt_len, hidden)
+    features = (forward or model)(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing)  # (batch, tgt_len, hidden)
     real = batch.tgt_out != Vocab.PAD
     logits = model.decoder.out(features[real])  # (tokens, vocab)
     loss = F.cross_entropy(logits, batch.tgt_out[real], reduction="sum", label_smoothing=label_smoothing)
@@ -113,22 +115,24 @@ def batch_loss(
 
 
 @torch.inference_mode()
-def validation_loss(model: Seq2Seq, examples: list[Example], batch_size: int) -> float | None:
-    """Mean cross-entropy per target token on held-out pairs, with dropout off."""
+def validation_loss(model: Seq2Seq, examples: list[Example], batch_size: int, context: Context = SINGLE) -> float | None:
+    """Mean cross-entropy per target token on held-out pairs, with dropout off (each process a share)."""
     if not examples:
         return None
     model.eval()
+    device = next(model.parameters()).device
     total, tokens = 0.0, 0
-    for ids in bucketed_batches(examples, batch_size, rng=None):
-        loss, n = batch_loss(model, collate([examples[i] for i in ids]))
+    for ids in bucketed_batches(examples, batch_size, rng=None)[context.rank :: context.world]:
+        loss, n = batch_loss(model, collate([examples[i] for i in ids]).to(device))
         total, tokens = total + float(loss), tokens + n
     model.train()
+    total, tokens = context.sum([total, tokens])
     return total / tokens
 
 
-def validation_scores(model: Seq2Seq, data: TrainingData, config: Config) -> dict:
+def validation_scores(model: Seq2Seq, data: TrainingData, config: Config, context: Context = SINGLE) -> dict:
     """Loss and perplexity (teacher-forced), and BLEU and chrF of batched greedy translations."""
-    val_loss = validation_loss(model, data.val, config.train.batch_size)
+    val_loss = validation_loss(model, data.val, config.train.batch_size, context)
     if val_loss is None:
         return {"val_loss": None, "val_ppl": None, "val_bleu": None, "val_chrf": None}
     from seq2seq_cli.evaluate import corpus_scores
@@ -136,7 +140,9 @@ def validation_scores(model: Seq2Seq, data: TrainingData, config: Config) -> dic
 
     translator = Translator(model, config, data.src_vocab, data.tgt_vocab, data.tokenizers)
     translator = translator.with_decoding(beam_size=1, n_best=1)
-    hypotheses = [t.text for t in translator.translate([p.source for p in data.val_pairs])]
+    share = [t.text for t in translator.translate([p.source for p in data.val_pairs[context.rank :: context.world]])]
+    shares = context.gather(share)  # shares[r][i] translates val_pairs[i * world + r]
+    hypotheses = [shares[i % context.world][i // context.world] for i in range(len(data.val_pairs))]
     model.train()
     bleu, _, chrf, _ = corpus_scores(hypotheses, [p.target for p in data.val_pairs], config.data.lowercase)
     return {
@@ -150,17 +156,24 @@ def validation_scores(model: Seq2Seq, data: TrainingData, config: Config) -> dic
 def train(config: Config, name: str, console: Console) -> Path:
     """Train the model ``config`` describes into a new run folder, and return that folder."""
     _set_threads(config)
-    torch.manual_seed(config.train.seed)
-    pairs = read_training_pairs(config)
-    run_dir = runs.create_run_dir(config.train.runs_dir, name)
-    tokenizers = train_tokenizers(config.data, run_dir, pairs[0])
-    data = prepare_data(config, tokenizers, pairs=pairs)
-    save_config(config, run_dir / runs.CONFIG_FILE)
-    data.src_vocab.save(run_dir / runs.SOURCE_VOCAB)
-    data.tgt_vocab.save(run_dir / runs.TARGET_VOCAB)
-    model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len)
-    console.print(summary_table(data, model, run_dir))
-    return _run(Trainer(config, data, model, run_dir, console))
+    context = setup(config.train.device)
+    try:
+        torch.manual_seed(config.train.seed)
+        pairs = read_training_pairs(config)
+        run_dir = context.from_main(runs.create_run_dir(config.train.runs_dir, name) if context.is_main else None)
+        tokenizers = train_tokenizers(config.data, run_dir, pairs[0]) if context.is_main else None
+        context.barrier()  # the sentencepiece models exist before the other processes read them
+        data = prepare_data(config, tokenizers or load_tokenizers(config.data, run_dir), pairs=pairs)
+        if context.is_main:
+            save_config(config, run_dir / runs.CONFIG_FILE)
+            data.src_vocab.save(run_dir / runs.SOURCE_VOCAB)
+            data.tgt_vocab.save(run_dir / runs.TARGET_VOCAB)
+        model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len)
+        console = console if context.is_main else Console(quiet=True)
+        console.print(summary_table(data, model, run_dir))
+        return _run(Trainer(config, data, model, run_dir, console, context))
+    finally:
+        teardown(context)
 
 
 def resume(run_dir: Path, console: Console) -> Path:
@@ -170,19 +183,24 @@ def resume(run_dir: Path, console: Console) -> Path:
     """
     config = runs.load_run_config(run_dir)
     _set_threads(config)
-    vocabs = (Vocab.load(run_dir / runs.SOURCE_VOCAB), Vocab.load(run_dir / runs.TARGET_VOCAB))
-    data = prepare_data(config, load_tokenizers(config.data, run_dir), vocabs)
-    model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len)
     checkpoint = runs.load_checkpoint(run_dir / runs.LAST)
     if "trainer" not in checkpoint:
         raise RunError(f"{run_dir / runs.LAST}: holds no training state to resume from")
     if checkpoint["trainer"]["finished"]:
         raise RunError(f"{run_dir}: training already finished ({checkpoint['trainer']['stop_reason']})")
-    model.load_state_dict(checkpoint["model"])
-    trainer = Trainer(config, data, model, run_dir, console)
-    trainer.load_state_dict(checkpoint)
-    console.print(f"resuming {run_dir} at step {trainer.step} (epoch {trainer.epoch})")
-    return _run(trainer)
+    context = setup(config.train.device)
+    try:
+        vocabs = (Vocab.load(run_dir / runs.SOURCE_VOCAB), Vocab.load(run_dir / runs.TARGET_VOCAB))
+        data = prepare_data(config, load_tokenizers(config.data, run_dir), vocabs)
+        model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len)
+        model.load_state_dict(checkpoint["model"])
+        console = console if context.is_main else Console(quiet=True)
+        trainer = Trainer(config, data, model, run_dir, console, context)
+        trainer.load_state_dict(checkpoint)
+        console.print(f"resuming {run_dir} at step {trainer.step} (epoch {trainer.epoch})")
+        return _run(trainer)
+    finally:
+        teardown(context)
 
 
 def _set_threads(config: Config) -> None:
@@ -192,7 +210,8 @@ def _set_threads(config: Config) -> None:
 
 def _run(trainer: Trainer) -> Path:
     records = trainer.fit()
-    _plot_curves_or_warn(records, trainer.run_dir / runs.CURVES, trainer.console)
+    if trainer.context.is_main:
+        _plot_curves_or_warn(records, trainer.run_dir / runs.CURVES, trainer.console)
     best = trainer.best_record()
     trainer.console.print(
         f"[green]done[/] in {records[-1]['elapsed']:.1f}s ({trainer.stop_reason}): best at step {best['step']} "
@@ -208,11 +227,16 @@ class Trainer:
     ``last.pt``: at every validation, and when Ctrl-C or SIGTERM arrives.
     """
 
-    def __init__(self, config: Config, data: TrainingData, model: Seq2Seq, run_dir: Path, console: Console):
+    def __init__(
+        self, config: Config, data: TrainingData, model: Seq2Seq, run_dir: Path, console: Console, context: Context = SINGLE
+    ):
         self.config, self.settings, self.data = config, config.train, data
-        self.model, self.run_dir, self.console = model, run_dir, console
+        self.run_dir, self.console, self.context = run_dir, console, context
+        self.model = model.to(context.device)  # what is saved; ``forward`` is what trains
+        self.forward = _wrapped(self.model, context, self.settings.compile, console)
         # fused: one kernel for every parameter; on a CPU it more than doubled training speed here
         self.optimizer = torch.optim.Adam(model.parameters(), lr=self.settings.lr, fused=True)
+        self.scaler = torch.amp.GradScaler(context.device.type) if self.settings.precision == "fp16" else None
         self.scheduler = _plateau_scheduler(self.optimizer, self.settings)
         self.warmup = _inverse_sqrt_scheduler(self.optimizer, self.settings)
         self.batch_rng = random.Random(self.settings.seed)
@@ -230,7 +254,8 @@ class Trainer:
 
     def fit(self) -> list[dict]:
         self.model.train()
-        total = len(self._batches(random.Random(0))) * self.settings.epochs
+        group_size = self.context.world * self.settings.accumulate
+        total = len(self._batches(random.Random(0))) // group_size * self.settings.epochs
         with _progress(self.console) as self.progress, _signals_caught(self):
             self.task = self.progress.add_task("training", total=total, completed=self._completed(total), loss=float("nan"), speed=0.0)
             while self.epoch <= self.settings.epochs and not self._train_epoch():
@@ -250,15 +275,21 @@ class Trainer:
         return bucketed_batches(self.data.train, self.settings.batch_size, rng, self.settings.batch_tokens)
 
     def _train_epoch(self) -> bool:
-        """The rest of the current epoch, validating as configured; True when training should stop."""
+        """The rest of the current epoch, validating as configured; True when training should stop.
+
+        One update reads ``world × accumulate`` batches: each process its share, ``accumulate``
+        batches one after another. A last group too small to share out is left for the next epoch.
+        """
         every = self.settings.validate_every
         self.batch_rng.setstate(self.epoch_rng_state)
         batches = self._batches(self.batch_rng)
-        for ids in batches[self.batch_in_epoch :]:
-            self._update(collate([self.data.train[i] for i in ids]))
-            self.batch_in_epoch += 1
-            self._stop_if_signalled()
-            out_of_time = self._elapsed() > self.budget
+        group_size = self.context.world * self.settings.accumulate
+        while self.batch_in_epoch + group_size <= len(batches):
+            group = [collate([self.data.train[i] for i in ids]) for ids in batches[self.batch_in_epoch : self.batch_in_epoch + group_size]]
+            self._update(group[self.context.rank :: self.context.world], sum(b.n_tokens for b in group))
+            self.batch_in_epoch += group_size
+            signalled, out_of_time = self._agreed(self.signal_received is not None, self._elapsed() > self.budget)
+            self._stop_if_signalled(signalled)
             if out_of_time or (every and self.step % every == 0):
                 if self._validate():
                     return True
@@ -270,20 +301,36 @@ class Trainer:
             return self._validate()
         return False
 
-    def _update(self, batch: Batch) -> None:
-        loss, n_tokens = batch_loss(self.model, batch, self.settings.teacher_forcing, self.settings.label_smoothing)
+    def _update(self, batches: list[Batch], group_tokens: int) -> None:
+        """One optimizer step on this process's batches; the loss is normalised by the whole group's
+        target tokens, so N processes (or N accumulated batches) give the gradient of one big batch."""
         self.optimizer.zero_grad(set_to_none=True)
-        (loss / n_tokens).backward()
+        loss_sum = torch.zeros((), device=self.context.device)
+        for index, batch in enumerate(batches):
+            with self._gradient_sync(index == len(batches) - 1):
+                with self._autocast():
+                    loss, _ = self._batch_loss(batch.to(self.context.device))
+                scaled = loss.float() / group_tokens * self.context.world  # DDP averages over processes
+                (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+            loss_sum += loss.detach().float()
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.clip_grad or float("inf"))
-        if not bool(torch.isfinite(loss) & torch.isfinite(norm)):  # one host sync a step, cheap on a CPU
-            self._non_finite(loss)
+        finite = torch.isfinite(loss_sum) & (torch.isfinite(norm) | (self.scaler is not None))  # fp16: the scaler skips
+        (broken,) = self._agreed(not bool(finite))  # one host sync a step, cheap on a CPU
+        if broken:
+            self._non_finite(loss_sum)
             return
-        self.optimizer.step()
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
         self.step += 1
         if self.warmup is not None:
             self.warmup.step()
-        self.window_loss += loss.detach()  # stays a tensor: no extra host sync
-        self.window_tokens += n_tokens
+        self.window_loss += loss_sum  # stays on the device: no host sync
+        self.window_tokens += group_tokens
         speed = self.window_tokens / max(time.perf_counter() - self.window_start, 1e-9)
         self.progress.update(self.task, advance=1, speed=speed)
 
@@ -299,15 +346,43 @@ class Trainer:
             "or train.on_nonfinite=skip"
         )
 
-    def _stop_if_signalled(self) -> None:
-        if self.signal_received is None:
+    def _batch_loss(self, batch: Batch) -> tuple[torch.Tensor, int]:
+        settings = self.settings
+        try:
+            return batch_loss(self.model, batch, settings.teacher_forcing, settings.label_smoothing, self.forward)
+        except Exception as exc:  # noqa: BLE001 - torch.compile fails at the first call, in many ways
+            if self.forward is self.model or not self.settings.compile or self.context.distributed:
+                raise
+            self.console.print(f"[yellow]warning:[/] torch.compile failed ({type(exc).__name__}); training without it")
+            self.forward = self.model
+            return batch_loss(self.model, batch, settings.teacher_forcing, settings.label_smoothing)
+
+    def _gradient_sync(self, last: bool):
+        """Under DDP, gradients are averaged across processes once, after the last accumulated batch."""
+        if self.context.distributed and not last:
+            return self.forward.no_sync()
+        return contextlib.nullcontext()
+
+    def _autocast(self):
+        precision = self.settings.precision
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        return torch.autocast(self.context.device.type, dtype=dtype, enabled=dtype is not None)
+
+    def _agreed(self, *flags: bool) -> list[bool]:
+        """Stop decisions every process agrees on (one tiny all-reduce a step under DDP)."""
+        if not self.context.distributed:
+            return list(flags)
+        return [value > 0 for value in self.context.sum([float(f) for f in flags])]
+
+    def _stop_if_signalled(self, signalled: bool) -> None:
+        if not signalled:
             return
         self._save_last(finished=False)
-        name = signal.Signals(self.signal_received).name
+        name = signal.Signals(self.signal_received or signal.SIGTERM).name
         raise TrainingInterrupted(
             f"{name} at step {self.step}; saved {self.run_dir / runs.LAST}. "
             f"Resume with: s2s train --resume {self.run_dir}",
-            self.signal_received,
+            self.signal_received or signal.SIGTERM,
         )
 
     def _elapsed(self) -> float:
@@ -315,17 +390,18 @@ class Trainer:
 
     def _reset_window(self) -> None:
         """Training loss and speed are reported per stretch between validations."""
-        self.window_loss, self.window_tokens, self.window_start = torch.zeros(()), 0, time.perf_counter()
+        self.window_loss = torch.zeros((), device=self.context.device)
+        self.window_tokens, self.window_start = 0, time.perf_counter()
 
     def _validate(self) -> bool:
         """Score the model, log it, checkpoint it; True when early stopping says stop."""
         record = {
             "epoch": self.epoch,
             "step": self.step,
-            "train_loss": round(float(self.window_loss) / max(self.window_tokens, 1), 6),
+            "train_loss": round(self.context.sum([float(self.window_loss)])[0] / max(self.window_tokens, 1), 6),
             "tokens_per_s": round(self.window_tokens / max(time.perf_counter() - self.window_start, 1e-9), 1),
         }
-        record.update(validation_scores(self.model, self.data, self.config))
+        record.update(validation_scores(self.model, self.data, self.config, self.context))
         record["lr"] = self.optimizer.param_groups[0]["lr"]
         record["elapsed"] = round(self._elapsed(), 3)
         best_before = max((self._score(r) for r in self.records), default=float("-inf"))
@@ -350,6 +426,8 @@ class Trainer:
 
     def _checkpoint(self, record: dict, is_best: bool) -> None:
         """Metrics line, ``best`` when it is, the best N when asked, and ``last`` as the commit point."""
+        if not self.context.is_main:
+            return
         runs.append_metrics(self.run_dir, record)
         weights = {"model": self.model.state_dict(), "epoch": record["epoch"], "step": record["step"]}
         if is_best:
@@ -368,6 +446,8 @@ class Trainer:
         self.kept = self.kept[: self.settings.keep_best]
 
     def _save_last(self, finished: bool) -> None:
+        if not self.context.is_main:
+            return
         payload = {"model": self.model.state_dict(), "epoch": self.epoch, "step": self.step}
         runs.save_checkpoint({**payload, "trainer": self.state_dict(finished)}, self.run_dir / runs.LAST)
 
@@ -382,6 +462,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "warmup": self.warmup.state_dict() if self.warmup is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "kept": self.kept,
             "stalled": self.stalled,
             "window": [float(self.window_loss), self.window_tokens],
@@ -400,11 +481,30 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
         if self.warmup is not None and state.get("warmup") is not None:
             self.warmup.load_state_dict(state["warmup"])
+        if self.scaler is not None and state.get("scaler") is not None:
+            self.scaler.load_state_dict(state["scaler"])
         self.kept = [tuple(k) for k in state["kept"]]
         self.stalled = state["stalled"]
-        self.window_loss, self.window_tokens = torch.tensor(state["window"][0]), state["window"][1]
+        self.window_loss = torch.tensor(state["window"][0], device=self.context.device)
+        self.window_tokens = state["window"][1]
         self.start = time.perf_counter() - state["elapsed"]
-        self.records = runs.read_metrics(self.run_dir, up_to_step=self.step)
+        self.records = runs.read_metrics(self.run_dir, up_to_step=self.step, rewrite=self.context.is_main)
+
+
+def _wrapped(model: Seq2Seq, context: Context, compile_model: bool, console: Console):
+    """The model as training calls it: under DistributedDataParallel, and compiled when asked."""
+    forward = model
+    if context.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        device_ids = [context.device.index] if context.device.type == "cuda" else None
+        forward = DistributedDataParallel(model, device_ids=device_ids)
+    if compile_model:
+        try:
+            forward = torch.compile(forward)
+        except Exception as exc:  # noqa: BLE001 - e.g. no compiler toolchain on this platform
+            console.print(f"[yellow]warning:[/] torch.compile unavailable ({type(exc).__name__}); training without it")
+    return forward
 
 
 def _as_rng_state(state) -> tuple:

@@ -124,8 +124,13 @@ class Translator:
             attention.check_length(len(tokens))
         return tokens
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
     def _translate_batch(self, batch: list[list[str]]) -> list[list[Translation]]:
         src, lengths = pad_sources([self.src_vocab.encode(tokens) for tokens in batch])
+        src = src.to(self.device)
         decode = self.config.decode
         limits = max_output_lengths(lengths, decode.max_len_ratio, decode.max_len_extra)
         found = search(self.model, src, lengths, limits, decode.beam_size, decode.length_penalty, decode.n_best)
@@ -155,9 +160,10 @@ class Translator:
             src, lengths = pad_sources([self.src_vocab.encode(s) for s, _ in chunk])
             targets_ids = [self.tgt_vocab.encode(t) for _, t in chunk]
             tgt_in, _ = pad_sources([[Vocab.SOS] + ids for ids in targets_ids])
+            src, tgt_in = src.to(self.device), tgt_in.to(self.device)
             memory, state = self.model.encode(src, lengths)
             logits, weights, _ = self.model.decoder(tgt_in, state, memory)  # (batch, tgt_len + 1, ...)
-            guesses = logits.argmax(-1)
+            guesses, weights = logits.argmax(-1).cpu(), weights.float().cpu()
             for row, ((source, target), ids) in enumerate(zip(chunk, targets_ids)):
                 gold = torch.tensor(ids + [Vocab.EOS])
                 correct = int((guesses[row, : len(gold)] == gold).sum())

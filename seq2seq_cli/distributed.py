@@ -1,0 +1,96 @@
+"""Where training runs: the device, and (under torchrun) which process of how many this is.
+
+One process on one device is the ordinary case; under ``torchrun --nproc_per_node N`` every
+process trains on its share of each global batch with DistributedDataParallel (gloo on CPUs,
+NCCL on GPUs), and only rank 0 writes anything.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from seq2seq_cli.errors import ConfigError
+
+
+@dataclass
+class Context:
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    def sum(self, values: list[float]) -> list[float]:
+        """Element-wise sum over all processes."""
+        if not self.distributed:
+            return values
+        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(tensor)
+        return tensor.tolist()
+
+    def any(self, flag: bool) -> bool:
+        """True on every process when it is true on any (so all stop at the same step)."""
+        return bool(self.sum([float(flag)])[0]) if self.distributed else flag
+
+    def gather(self, items: list[Any]) -> list[list[Any]]:
+        """Every process's list, in rank order, on every process."""
+        if not self.distributed:
+            return [items]
+        gathered: list[Any] = [None] * self.world
+        torch.distributed.all_gather_object(gathered, items)
+        return gathered
+
+    def from_main(self, value: Any) -> Any:
+        """Rank 0's value, on every process."""
+        if not self.distributed:
+            return value
+        box = [value]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def barrier(self) -> None:
+        if self.distributed:
+            torch.distributed.barrier()
+
+
+SINGLE = Context(rank=0, world=1, device=torch.device("cpu"))  # one process on the CPU
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA, then Apple's MPS, then the CPU; a named device must exist."""
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if name == "auto":
+        name = next(device for device in ("cuda", "mps", "cpu") if available[device])
+    if not available[name]:
+        raise ConfigError(f"train.device: {name} is not available on this machine (try auto or cpu)")
+    return torch.device(name)
+
+
+def setup(device_name: str) -> Context:
+    """This process's place: from torchrun's environment variables when present."""
+    device = resolve_device(device_name)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Context(0, 1, device)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Context(torch.distributed.get_rank(), world, device)
+
+
+def teardown(context: Context) -> None:
+    if context.distributed and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()

@@ -1,0 +1,79 @@
+"""torchrun with two CPU processes (gloo) trains to the same weights as one process with the same global batch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from seq2seq_cli import runs
+from tests.conftest import ROOT, run_cli
+
+SETTINGS = [
+    "model.embed_dim=16", "model.hidden_size=16", "model.dropout=0.0", "train.epochs=2", "train.batch_size=16",
+    "train.device=cpu", "train.lr_decay=1.0", "train.threads=1",
+]
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ddp") / "pairs.tsv"
+    lines = (ROOT / "data" / "en-fr" / "train.tsv").read_text(encoding="utf-8").splitlines()[:240]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def settings(corpus, runs_dir, *extra):
+    return [a for o in (*SETTINGS, f"data.train={corpus}", "data.val=null", f"train.runs_dir={runs_dir}", *extra) for a in ("--set", o)]
+
+
+def test_two_processes_equal_one_process_with_the_same_global_batch(small_corpus, tmp_path):
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "seq2seq_cli", "train", "--config", "configs/default.yaml", *settings(small_corpus, tmp_path / "ddp")]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    single = run_cli("train", "--config", "configs/default.yaml", *settings(small_corpus, tmp_path / "one", "train.accumulate=2"))
+    assert single.exit_code == 0, single.output
+
+    ddp_run, one_run = tmp_path / "ddp" / "default", tmp_path / "one" / "default"
+    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == ["default"]  # only rank 0 wrote
+    ddp_weights, one_weights = runs.load_checkpoint(ddp_run / "last.pt"), runs.load_checkpoint(one_run / "last.pt")
+    assert ddp_weights["step"] == one_weights["step"] > 5
+    for name, tensor in one_weights["model"].items():
+        torch.testing.assert_close(ddp_weights["model"][name], tensor, atol=2e-5, rtol=1e-4)
+    ddp_metrics, one_metrics = runs.read_metrics(ddp_run), runs.read_metrics(one_run)
+    assert [r["step"] for r in ddp_metrics] == [r["step"] for r in one_metrics]
+    for ours, theirs in zip(ddp_metrics, one_metrics):
+        assert ours["val_loss"] == pytest.approx(theirs["val_loss"], rel=1e-4)
+        assert ours["val_bleu"] == pytest.approx(theirs["val_bleu"], abs=0.5)
+
+
+def test_compile_falls_back_with_a_warning_where_it_fails(tmp_path, monkeypatch):
+    def broken_compile(model, *args, **kwargs):
+        def fails(*a, **k):
+            raise RuntimeError("no compiler here")
+        return fails
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    result = run_cli("train", "-c", "configs/seed.yaml", "--set", "train.compile=true", "--set", "train.epochs=2",
+                     "--set", f"train.runs_dir={tmp_path}")
+    assert result.exit_code == 0, result.output
+    assert "torch.compile failed (RuntimeError); training without it" in result.stdout
+
+
+def test_an_unavailable_device_is_a_clear_error(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = run_cli("train", "-c", "configs/seed.yaml", "--set", "train.device=cuda", "--set", f"train.runs_dir={tmp_path}")
+    assert result.exit_code == 2 and "train.device: cuda is not available" in result.stderr
+
+
+@pytest.mark.parametrize("precision", ["bf16"])
+def test_mixed_precision_trains_on_the_cpu(tmp_path, precision):
+    result = run_cli("train", "-c", "configs/seed.yaml", "--set", f"train.precision={precision}",
+                     "--set", "train.epochs=3", "--set", f"train.runs_dir={tmp_path}")
+    assert result.exit_code == 0, result.output
+    weights = runs.load_checkpoint(tmp_path / "seed" / "last.pt")["model"]
+    assert all(t.dtype == torch.float32 and torch.isfinite(t).all() for t in weights.values())
