@@ -130,11 +130,21 @@ class DecoderLayer(nn.Module):
         return x + self.dropout(self.feed_forward(self.norm3(x))), cache, weights
 
 
+def scaled_embedding(vocab_size: int, d_model: int) -> nn.Embedding:
+    """Embeddings drawn with std d_model^-1/2: times sqrt(d_model) they enter at unit scale, and
+    as a tied output layer they start with small logits (N(0, 1) made the loss explode)."""
+    embedding = nn.Embedding(vocab_size, d_model, padding_idx=Vocab.PAD)
+    nn.init.normal_(embedding.weight, std=d_model**-0.5)
+    with torch.no_grad():
+        embedding.weight[Vocab.PAD].zero_()
+    return embedding
+
+
 class TransformerEncoder(nn.Module):
     def __init__(self, vocab_size: int, d_model: int, heads: int, ff_dim: int, layers: int, dropout: float):
         super().__init__()
         self.d_model = d_model
-        self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=Vocab.PAD)
+        self.embedding = scaled_embedding(vocab_size, d_model)
         self.layers = nn.ModuleList(EncoderLayer(d_model, heads, ff_dim, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
@@ -156,7 +166,7 @@ class TransformerDecoder(nn.Module):
         super().__init__()
         self.d_model, self.heads, self.n_layers = d_model, heads, layers
         self.use_cache = True  # False: every step re-reads the whole prefix (the benchmark's baseline)
-        self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=Vocab.PAD)
+        self.embedding = scaled_embedding(vocab_size, d_model)
         self.layers = nn.ModuleList(DecoderLayer(d_model, heads, ff_dim, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
