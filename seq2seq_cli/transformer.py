@@ -196,6 +196,8 @@ class TransformerDecoder(nn.Module):
         Returns features (batch, tgt_len, d_model), cross-attention weights
         (batch, tgt_len, layers, heads, src_len) when asked, and the extended cache.
         """
+        if state.dim() == 2:  # an uncached prefix of ids (use_cache off): read it from scratch
+            state = self._empty_cache(memory)
         past, length = state.size(4), prev_tokens.size(1)
         positions = sinusoids(length, self.d_model, offset=past).to(prev_tokens.device)
         x = self.dropout(self.embedding(prev_tokens) * math.sqrt(self.d_model) + positions)
