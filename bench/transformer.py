@@ -55,8 +55,8 @@ def main() -> None:
         f"The key/value cache makes beam-5 decoding {cached / uncached:.1f}× faster, with identical output "
         f"({'same' if rows[1][2].bleu == rows[2][2].bleu else 'DIFFERENT'} BLEU).",
         "",
-        f"JoeyNMT 2.3.0 with the same size of Transformer and the same 15 minutes (issue 7): 0.8 epochs, "
-        f"test2016 BLEU 16.2 with beam 5, 7 sentences/s.",
+        "JoeyNMT 2.3.0 with the same size of Transformer and the same 15 minutes (issue 7): 0.8 epochs, "
+        "test2016 BLEU 16.2 with beam 5, 7 sentences/s.",
         "",
         f"BLEU signature: `{rows[1][2].bleu_signature}`",
     ]

@@ -157,6 +157,16 @@ def load_run_config(run_dir: Path):
     return config_from_dict(raw, source=str(path))
 
 
+def load_vocabs(run_dir: Path):
+    """The source and target vocabularies a run was trained with."""
+    from seq2seq_cli.data import Vocab
+
+    try:
+        return Vocab.load(run_dir / SOURCE_VOCAB), Vocab.load(run_dir / TARGET_VOCAB)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunError(f"{run_dir}: incomplete run folder ({type(exc).__name__}: {exc})") from None
+
+
 def _fsync_directory(folder: Path) -> None:
     try:
         descriptor = os.open(folder, os.O_RDONLY)

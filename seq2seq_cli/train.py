@@ -190,8 +190,7 @@ def resume(run_dir: Path, console: Console) -> Path:
         raise RunError(f"{run_dir}: training already finished ({checkpoint['trainer']['stop_reason']})")
     context = setup(config.train.device)
     try:
-        vocabs = (Vocab.load(run_dir / runs.SOURCE_VOCAB), Vocab.load(run_dir / runs.TARGET_VOCAB))
-        data = prepare_data(config, load_tokenizers(config.data, run_dir), vocabs)
+        data = prepare_data(config, load_tokenizers(config.data, run_dir), runs.load_vocabs(run_dir))
         model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len)
         model.load_state_dict(checkpoint["model"])
         console = console if context.is_main else Console(quiet=True)
@@ -254,10 +253,9 @@ class Trainer:
 
     def fit(self) -> list[dict]:
         self.model.train()
-        group_size = self.context.world * self.settings.accumulate
-        total = len(self._batches(random.Random(0))) // group_size * self.settings.epochs
+        total = len(self._batches(random.Random(0))) // self._group_size * self.settings.epochs
         with _progress(self.console) as self.progress, _signals_caught(self):
-            self.task = self.progress.add_task("training", total=total, completed=self._completed(total), loss=float("nan"), speed=0.0)
+            self.task = self.progress.add_task("training", total=total, completed=min(total, self.step), loss=float("nan"), speed=0.0)
             while self.epoch <= self.settings.epochs and not self._train_epoch():
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
                 self.epoch_rng_state = self.batch_rng.getstate()
@@ -268,8 +266,10 @@ class Trainer:
     def best_record(self) -> dict:
         return max(self.records, key=self._score)
 
-    def _completed(self, total: int) -> int:
-        return min(total, self.step)
+    @property
+    def _group_size(self) -> int:
+        """Batches one update reads: each process's share, ``accumulate`` batches each."""
+        return self.context.world * self.settings.accumulate
 
     def _batches(self, rng: random.Random) -> list[list[int]]:
         return bucketed_batches(self.data.train, self.settings.batch_size, rng, self.settings.batch_tokens)
@@ -283,7 +283,7 @@ class Trainer:
         every = self.settings.validate_every
         self.batch_rng.setstate(self.epoch_rng_state)
         batches = self._batches(self.batch_rng)
-        group_size = self.context.world * self.settings.accumulate
+        group_size = self._group_size
         while self.batch_in_epoch + group_size <= len(batches):
             group = [collate([self.data.train[i] for i in ids]) for ids in batches[self.batch_in_epoch : self.batch_in_epoch + group_size]]
             self._update(group[self.context.rank :: self.context.world], sum(b.n_tokens for b in group))

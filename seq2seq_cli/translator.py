@@ -14,7 +14,7 @@ import torch
 
 from seq2seq_cli import runs
 from seq2seq_cli.attention import LocationAttention, attention_map
-from seq2seq_cli.config import Config, DecodeConfig, config_from_dict
+from seq2seq_cli.config import Config
 from seq2seq_cli.data import Vocab, pad_sources, tokenize
 from seq2seq_cli.errors import DataError, RunError
 from seq2seq_cli.model import Seq2Seq, build_model
@@ -68,15 +68,8 @@ class Translator:
     @classmethod
     def from_run(cls, run_dir: Path, checkpoint: str = runs.BEST) -> Translator:
         """Rebuild the model from a run folder alone."""
-        import yaml
-
-        try:
-            raw = yaml.safe_load((run_dir / runs.CONFIG_FILE).read_text(encoding="utf-8"))
-            src_vocab = Vocab.load(run_dir / runs.SOURCE_VOCAB)
-            tgt_vocab = Vocab.load(run_dir / runs.TARGET_VOCAB)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise RunError(f"{run_dir}: incomplete run folder ({exc})") from None
-        config = config_from_dict(raw, source=str(run_dir / runs.CONFIG_FILE))
+        config = runs.load_run_config(run_dir)
+        src_vocab, tgt_vocab = runs.load_vocabs(run_dir)
         model = build_model(config.model, len(src_vocab), len(tgt_vocab), config.data.max_len)
         payload = runs.load_checkpoint(run_dir / checkpoint)
         try:

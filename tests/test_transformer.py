@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from seq2seq_cli.config import ModelConfig
-from seq2seq_cli.data import Vocab, pad_sources
+from seq2seq_cli.data import pad_sources
 from seq2seq_cli.model import build_model
 from seq2seq_cli.search import beam_search, greedy_search, max_output_lengths
 from tests.conftest import SEED_PAIRS, run_cli
