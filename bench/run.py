@@ -2,7 +2,8 @@
 
     python bench/run.py --data ../shared/data/multi30k-en-fr [--minutes 15] [--run runs/multi30k-en-fr]
 
-It measures, for the reference GRU model (configs/multi30k-en-fr.yaml):
+It measures, for the reference GRU model (configs/multi30k-en-fr.yaml), and again for the same
+model with the adaptive softmax output layer (model.output: adaptive):
   * training throughput (target tokens/s) and its achieved FLOP rate, as a share of this
     machine's measured matrix-multiply peak (torch.mm at the same thread count);
   * the notebook's one-sentence-at-a-time loop on the same model, as the floor;
@@ -18,7 +19,6 @@ import argparse
 import json
 import platform
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -146,17 +146,16 @@ def _read_token_by_token(cell: torch.nn.GRUCell, embedded: torch.Tensor) -> list
     return outputs
 
 
-def timed_training_run(data_dir: Path, minutes: float, runs_dir: Path) -> tuple[Path, list[dict], float]:
-    """`s2s train` on the reference config with a time budget; its metrics and the child's peak memory (GiB)."""
-    overrides = [
-        f"data.train={data_dir / 'train.tsv'}", f"data.val={data_dir / 'val.tsv'}",
-        f"train.max_time={minutes}m", f"train.runs_dir={runs_dir}", "train.name=bench",
-    ]
+def timed_training_run(overrides: list[str], minutes: float, runs_dir: Path, name: str) -> tuple[Path, list[dict], float]:
+    """`s2s train` on the reference config with a time budget; its metrics and its peak memory (GiB)."""
+    overrides = [*overrides, f"train.max_time={minutes}m", f"train.runs_dir={runs_dir}", f"train.name={name}"]
     command = [*S2S, "train", "--config", str(CONFIG), *[x for o in overrides for x in ("--set", o)]]
     subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2  # kB on Linux
-    run_dir = runs_dir / "bench"
+    run_dir = runs_dir / name
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    # The child's own high-water mark, logged at every validation. getrusage(RUSAGE_CHILDREN)
+    # would report this benchmark's size instead: a child's maxrss starts from its parent's.
+    peak_gib = max(r["peak_memory_mib"] for r in records) / 1024
     return run_dir, records, peak_gib
 
 
@@ -184,18 +183,21 @@ def startup_seconds(command: list[str], repeats: int = 5) -> float:
     return statistics.median(times)
 
 
-def plot_bleu_against_time(records: list[dict], path: Path) -> None:
+def plot_bleu_against_time(variants: dict[str, dict], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(6, 4), layout="constrained")
-    axes.plot([r["elapsed"] / 60 for r in records], [r["val_bleu"] for r in records], marker="o")
+    for label, variant in variants.items():
+        records = variant["records"]
+        axes.plot([r["elapsed"] / 60 for r in records], [r["val_bleu"] for r in records], marker="o", label=label)
     axes.set_xlabel("wall time (minutes)")
     axes.set_ylabel("validation BLEU (greedy)")
     axes.set_title("s2s reference GRU on Multi30k en→fr")
     axes.grid(alpha=0.3)
+    axes.legend()
     figure.savefig(path, dpi=120)
     plt.close(figure)
 
@@ -211,93 +213,124 @@ def machine() -> str:
     )
 
 
+# What is compared: the reference model, and the same model with the cheaper output layer.
+VARIANTS = {"full softmax": [], "adaptive softmax": ["model.output=adaptive"]}
+
+
+def measure_variant(overrides: list[str], data_dir: Path, args, scratch: Path, reuse: Path | None) -> dict:
+    """Training and notebook-loop throughput, a time-budgeted training run and its decoding, for one model."""
+    data_sets = [f"data.train={data_dir / 'train.tsv'}", f"data.val={data_dir / 'val.tsv'}"]
+    config = load_config(CONFIG, [*data_sets, *overrides])
+    data = prepare_data(config)
+    train = training_throughput(config, data, args.seconds)
+    floor = notebook_loop_throughput(config, data, args.seconds / 2)
+    print(f"{overrides}: training {train['tokens_per_s']:.0f} tok/s; notebook loop {floor:.0f} tok/s", flush=True)
+    if reuse:
+        run_dir, peak_gib = reuse, None
+        records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    else:
+        name = "bench-" + str(len(list(scratch.iterdir())))
+        run_dir, records, peak_gib = timed_training_run([*data_sets, *overrides], args.minutes, scratch, name)
+    decoded = decoding(run_dir, data_dir / "test2016.tsv")
+    return {"train": train, "floor": floor, "run_dir": run_dir, "records": records, "peak_gib": peak_gib, "decoded": decoded}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="s2s CPU benchmark")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "multi30k-en-fr")
-    parser.add_argument("--minutes", type=float, default=15.0, help="training budget of the BLEU-against-time run")
-    parser.add_argument("--run", type=Path, help="reuse this trained run instead of training one")
+    parser.add_argument("--minutes", type=float, default=15.0, help="training budget of the BLEU-against-time runs")
+    parser.add_argument("--run", type=Path, help="reuse this trained reference run instead of training one")
+    parser.add_argument("--adaptive-run", type=Path, help="reuse this trained model.output=adaptive run")
+    parser.add_argument("--skip-adaptive", action="store_true", help="measure the reference model only")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each throughput measurement")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = parser.parse_args()
     data_dir = args.data.resolve()
-    config = load_config(CONFIG, [f"data.train={data_dir / 'train.tsv'}", f"data.val={data_dir / 'val.tsv'}"])
-    threads = torch.get_num_threads()
-
-    data = prepare_data(config)
-    peak = matmul_peak_gflops(threads)
-    train = training_throughput(config, data, args.seconds)
-    floor = notebook_loop_throughput(config, data, args.seconds / 2)
-    print(f"matmul peak {peak:.1f} GFLOP/s; training {train}; notebook loop {floor:.0f} tok/s", flush=True)
+    peak = matmul_peak_gflops(torch.get_num_threads())
+    print(f"matmul peak {peak:.1f} GFLOP/s", flush=True)
 
     scratch = Path(tempfile.mkdtemp(prefix="s2s-bench-"))
-    try:  # the scratch run folder is deleted only when everything worked
-        if args.run:
-            run_dir, peak_gib = args.run, None
-            records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-        else:
-            run_dir, records, peak_gib = timed_training_run(data_dir, args.minutes, scratch)
-        decoded = decoding(run_dir, data_dir / "test2016.tsv")
+    try:  # the scratch run folders are deleted only when everything worked
+        reuse = {"full softmax": args.run, "adaptive softmax": args.adaptive_run}
+        labels = list(VARIANTS)[:1] if args.skip_adaptive else list(VARIANTS)
+        variants = {label: measure_variant(VARIANTS[label], data_dir, args, scratch, reuse[label]) for label in labels}
+        reference_run = variants["full softmax"]["run_dir"]
         help_s = startup_seconds([*S2S, "--help"])
-        translate_s = startup_seconds([*S2S, "translate", "--run", str(run_dir), "A man is sleeping on a bench."])
-        plot_bleu_against_time(records, args.out.parent / "bleu_vs_time.png")
-        results = {
-            "peak": peak, "train": train, "floor": floor, "records": records, "peak_gib": peak_gib,
-            "decoded": decoded, "help_s": help_s, "translate_s": translate_s, "minutes": args.minutes,
-        }
+        translate_s = startup_seconds([*S2S, "translate", "--run", str(reference_run), "A man is sleeping on a bench."])
+        plot_bleu_against_time(variants, args.out.parent / "bleu_vs_time.png")
+        results = {"peak": peak, "variants": variants, "help_s": help_s, "translate_s": translate_s, "minutes": args.minutes}
         args.out.write_text(render(results), encoding="utf-8")
         print(args.out.read_text())
     except BaseException:
-        print(f"benchmark failed; its run folder is kept in {scratch}", file=sys.stderr)
+        print(f"benchmark failed; its run folders are kept in {scratch}", file=sys.stderr)
         raise
     shutil.rmtree(scratch, ignore_errors=True)
 
 
-def render(r: dict) -> str:
-    train, decoded = r["train"], r["decoded"]
+TARGETS = {
+    "training throughput": "≥ 2× JoeyNMT (≈1,000 → ≥ 2,000)",
+    "achieved FLOP rate": "≥ 40% of peak",
+    "notebook loop on the same model (one sentence an update, one token a step)": "≥ 50×",
+    "peak training memory": "≤ 1.28 GiB (JoeyNMT)",
+    "greedy decoding, test2016": "JoeyNMT: 122 sentences/s",
+    "beam-5 decoding, test2016": "≥ 2× JoeyNMT's 49 → ≥ 98",
+    "best validation BLEU": "",
+}
+
+
+def variant_cells(v: dict, peak: float) -> dict[str, str]:
+    """One column of the results table."""
+    train, greedy, beam = v["train"], v["decoded"][1], v["decoded"][5]
     achieved = train["tokens_per_s"] * train["flops_per_token"] / 1e9
-    greedy, beam = decoded[1], decoded[5]
-    best = max(r["records"], key=lambda x: x["val_bleu"] or 0)
-    memory = f"{r['peak_gib']:.2f} GiB" if r["peak_gib"] is not None else "not measured (--run given)"
-    rows = [
-        ("training throughput", f"{train['tokens_per_s']:,.0f} target tokens/s", "≥ 2× JoeyNMT (≈1,000 → ≥ 2,000)"),
-        ("achieved FLOP rate", f"{achieved:.1f} GFLOP/s = {100 * achieved / r['peak']:.0f}% of the {r['peak']:.0f} GFLOP/s torch.mm peak "
-         f"({train['flops_per_token'] / 1e6:.1f} MFLOP per target token)", "≥ 40% of peak"),
-        ("notebook loop (one sentence an update, one token a step)", f"{r['floor']:,.0f} target tokens/s; s2s is "
-         f"{train['tokens_per_s'] / r['floor']:.0f}× faster", "≥ 50×"),
-        ("peak training memory", memory, "≤ 1.28 GiB (JoeyNMT)"),
-        ("greedy decoding, test2016", f"{greedy.sentences_per_s:,.0f} sentences/s, BLEU {greedy.bleu:.2f}", "JoeyNMT: 122 sentences/s"),
-        ("beam-5 decoding, test2016", f"{beam.sentences_per_s:,.0f} sentences/s, BLEU {beam.bleu:.2f}, chrF {beam.chrf:.1f}", "≥ 2× JoeyNMT's 49 → ≥ 98"),
-        ("`s2s --help`", f"{r['help_s']:.2f} s", "≤ 0.3 s"),
-        ("one-sentence `s2s translate`", f"{r['translate_s']:.2f} s", "≤ 2 s"),
-        ("best validation BLEU", f"{best['val_bleu']:.2f} after {best['elapsed'] / 60:.1f} min (epoch {best['epoch']})", ""),
-    ]
+    best = max(v["records"], key=lambda x: x["val_bleu"] or 0)
+    return dict(zip(TARGETS, [
+        f"{train['tokens_per_s']:,.0f} target tokens/s",
+        f"{achieved:.1f} GFLOP/s = {100 * achieved / peak:.0f}% of peak ({train['flops_per_token'] / 1e6:.1f} MFLOP per target token)",
+        f"{v['floor']:,.0f} target tokens/s; s2s is {train['tokens_per_s'] / v['floor']:.1f}× faster",
+        f"{v['peak_gib']:.2f} GiB" if v["peak_gib"] is not None else "not measured (run reused)",
+        f"{greedy.sentences_per_s:,.0f} sentences/s, BLEU {greedy.bleu:.2f}",
+        f"{beam.sentences_per_s:,.0f} sentences/s, BLEU {beam.bleu:.2f}, chrF {beam.chrf:.1f}",
+        f"{best['val_bleu']:.2f} after {best['elapsed'] / 60:.1f} min (epoch {best['epoch']}, step {best['step']})",
+    ]))
+
+
+def render(r: dict) -> str:
+    variants = r["variants"]
+    columns = {label: variant_cells(v, r["peak"]) for label, v in variants.items()}
     lines = [
         "# s2s CPU benchmark",
         "",
         f"Written by `python bench/run.py` on {time.strftime('%Y-%m-%d')}. Machine: {machine()}.",
-        f"Model: `configs/multi30k-en-fr.yaml` (bidirectional GRU, hidden 256, Bahdanau attention, 10k vocabularies), "
-        f"trained for {r['minutes']:g} minutes for the BLEU-against-time curve. JoeyNMT 2.3.0 figures are the ones "
-        "measured on this kind of machine in issue 5.",
+        "Model: `configs/multi30k-en-fr.yaml` (bidirectional GRU, hidden 256, Bahdanau attention, 10k vocabularies): "
+        "the reference model with its full softmax, and the same model with `model.output: adaptive` "
+        f"(cutoffs 2000/6000). Each trained for {r['minutes']:g} minutes for the BLEU-against-time curve. "
+        f"Matrix-multiply peak: {r['peak']:.0f} GFLOP/s (float32 torch.mm, 2048², {torch.get_num_threads()} threads). "
+        "JoeyNMT 2.3.0 figures are the ones measured on this kind of machine in issue 5. "
+        "Peak memory is the training process's own high-water mark (VmHWM), logged at every validation.",
         "",
-        "| measure | s2s | target / reference |",
-        "| --- | --- | --- |",
-        *[f"| {a} | {b} | {c} |" for a, b, c in rows],
-        "",
-        "Validation BLEU against wall time (`bench/bleu_vs_time.png`):",
-        "",
-        "| minutes | epoch | step | val BLEU | val loss | tokens/s |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
-        *[f"| {x['elapsed'] / 60:.1f} | {x['epoch']} | {x['step']} | {x['val_bleu']:.2f} | {x['val_loss']:.3f} | {x['tokens_per_s']:,.0f} |"
-          for x in r["records"]],
-        "",
-        "Where training time goes (torch.profiler, 20 training steps, self CPU time):",
-        "",
-        "| operator | share | calls |",
-        "| --- | ---: | ---: |",
-        *[f"| `{name}` | {100 * share:.1f}% | {count} |" for name, share, count in train["profile"]],
-        "",
-        f"BLEU signature: `{beam.bleu_signature}`",
+        f"| measure | {' | '.join(columns)} | target / reference |",
+        f"| --- | {' | '.join('---' for _ in columns)} | --- |",
+        *[f"| {m} | {' | '.join(c[m] for c in columns.values())} | {t} |" for m, t in TARGETS.items()],
+        f"| `s2s --help` | {r['help_s']:.2f} s | | ≤ 0.3 s |",
+        f"| one-sentence `s2s translate` | {r['translate_s']:.2f} s | | ≤ 2 s |",
     ]
+    for label, v in variants.items():
+        lines += [
+            "",
+            f"## {label}: validation BLEU against wall time (`bench/bleu_vs_time.png`)",
+            "",
+            "| minutes | epoch | step | val BLEU | val loss | tokens/s |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: |",
+            *[f"| {x['elapsed'] / 60:.1f} | {x['epoch']} | {x['step']} | {x['val_bleu']:.2f} | {x['val_loss']:.3f} | {x['tokens_per_s']:,.0f} |"
+              for x in v["records"]],
+            "",
+            f"Where {label} training time goes (torch.profiler, 20 training steps, self CPU time):",
+            "",
+            "| operator | share | calls |",
+            "| --- | ---: | ---: |",
+            *[f"| `{name}` | {100 * share:.1f}% | {count} |" for name, share, count in v["train"]["profile"]],
+        ]
+    lines += ["", f"BLEU signature: `{next(iter(variants.values()))['decoded'][5].bleu_signature}`"]
     return "\n".join(lines) + "\n"
 
 

@@ -168,6 +168,6 @@ class Memory:
     keys: torch.Tensor  # (batch, src_len, key)
     mask: torch.Tensor  # (batch, src_len), True on real tokens
 
-    def repeat(self, times: int) -> Memory:
-        """Each sentence's memory ``times`` times in a row, for beam search."""
-        return Memory(*(t.repeat_interleave(times, dim=0) for t in (self.values, self.keys, self.mask)))
+    def select(self, index: torch.Tensor) -> Memory:
+        """The rows ``index`` names, in that order: beam search's copies per hypothesis."""
+        return Memory(*(t.index_select(0, index) for t in (self.values, self.keys, self.mask)))

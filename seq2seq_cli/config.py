@@ -55,6 +55,8 @@ class ModelConfig:
     layers: int = _positive(1)
     bidirectional: bool = True
     tie_embeddings: bool = False
+    output: Literal["softmax", "adaptive"] = "softmax"
+    adaptive_cutoffs: list[int] = field(default_factory=lambda: [2000, 6000], metadata={"min": 1})
     dropout: float = field(default=0.2, metadata={"min": 0.0, "max": 0.9})
 
 
@@ -121,6 +123,10 @@ def _check_combinations(config: Config, source: str) -> None:
     model = config.model
     if (model.type == "transformer" or model.attention == "multihead") and model.hidden_size % model.heads:
         raise ConfigError(f"{source}: model.hidden_size ({model.hidden_size}) must be divisible by model.heads ({model.heads})")
+    if model.output == "adaptive" and model.tie_embeddings:
+        raise ConfigError(f"{source}: model.output: adaptive cannot be tied to the embeddings (model.tie_embeddings)")
+    if model.output == "adaptive" and config.train.label_smoothing:
+        raise ConfigError(f"{source}: train.label_smoothing needs model.output: softmax (adaptive has no smoothing)")
 
 
 def parse_duration(text: str, key: str = "train.max_time") -> float:
@@ -226,6 +232,10 @@ def _check_value(value: Any, hint: Any, limits: Any, key: str, source: str) -> A
             return None
         hint = next(a for a in args if a is not type(None))
         origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: {key} must be a list, got {_describe(value)}")
+        return [_check_value(item, args[0], limits, f"{key}[{i}]", source) for i, item in enumerate(value)]
     if origin is Literal:
         if value not in args:
             choices = ", ".join(map(str, args))

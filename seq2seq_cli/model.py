@@ -11,6 +11,7 @@ from torch import nn
 
 from seq2seq_cli.attention import Memory, build_attention
 from seq2seq_cli.config import ModelConfig
+from seq2seq_cli.output import build_output_layer
 from seq2seq_cli.rnn import GRUDecoder, GRUEncoder
 
 
@@ -63,7 +64,10 @@ def build_model(config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int, m
         src_vocab_size, config.embed_dim, config.hidden_size, config.layers, config.bidirectional, config.dropout
     )
     attention = build_attention(config.attention, config.hidden_size, config.embed_dim, max_len, config.heads)
-    decoder = GRUDecoder(tgt_vocab_size, config.embed_dim, config.hidden_size, config.layers, config.dropout, attention)
+    output = build_output_layer(config.output, config.hidden_size, tgt_vocab_size, config.adaptive_cutoffs)
+    decoder = GRUDecoder(
+        tgt_vocab_size, config.embed_dim, config.hidden_size, config.layers, config.dropout, attention, output
+    )
     return Seq2Seq(encoder, decoder)
 
 

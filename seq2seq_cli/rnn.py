@@ -15,6 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seq2seq_cli.attention import Attention, Memory
 from seq2seq_cli.data import Vocab
+from seq2seq_cli.output import SoftmaxOutput
 
 
 class GRUEncoder(nn.Module):
@@ -50,14 +51,17 @@ class GRUEncoder(nn.Module):
 class GRUDecoder(nn.Module):
     """Predicts the next target word from the previous one, its GRU state and attention."""
 
-    def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, layers: int, dropout: float, attention: Attention):
+    def __init__(
+        self, vocab_size: int, embed_dim: int, hidden_size: int, layers: int, dropout: float, attention: Attention,
+        output: nn.Module | None = None,
+    ):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=Vocab.PAD)
         self.dropout = nn.Dropout(dropout)
         self.rnn = nn.GRU(embed_dim, hidden_size, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
         self.attention = attention
         self.combine = nn.Linear(2 * hidden_size, hidden_size)
-        self.out = nn.Linear(hidden_size, vocab_size)
+        self.out = output or SoftmaxOutput(hidden_size, vocab_size)  # features -> logits
 
     def project_memory(self, states: torch.Tensor) -> torch.Tensor:
         """Attention keys of the encoder states, once per batch."""

@@ -96,52 +96,64 @@ def beam_search(
     Each step keeps the top ``beam_size`` continuations of a sentence; one that ends in
     ``<eos>`` (or reaches the length limit) leaves the beam for the finished list, and its slot
     dies. A sentence is done when no live hypothesis can still beat its ``n_best``-th finished
-    one under the length penalty, so a longer hypothesis can overtake a short one. With
-    ``beam_size`` 1 this is exactly greedy search. Scores are length-penalised log-probabilities.
+    one under the length penalty, so a longer hypothesis can overtake a short one; a done
+    sentence leaves the batch, so the next steps only compute for sentences still searching.
+    With ``beam_size`` 1 this is exactly greedy search. Scores are length-penalised log-probabilities.
     """
-    batch, k, device = src.size(0), beam_size, src.device
+    k, device = beam_size, src.device
     memory, state = model.encode(src, src_lengths)
-    slots = torch.arange(batch, device=device).repeat_interleave(k)  # (batch * k,) -> its sentence
-    memory, state = memory.repeat(k), model.decoder.reorder_state(state, slots)
+    rows = torch.arange(src.size(0), device=device).repeat_interleave(k)  # each sentence k times
+    memory, state = memory.select(rows), model.decoder.reorder_state(state, rows)
+    live = torch.arange(src.size(0), device=device)  # (live,) -> the sentence it is in ``src``
     max_lengths = max_lengths.to(device)
-    scores = torch.full((batch, k), float("-inf"), device=device)
+    best_possible_lp = length_penalty(max_lengths.float(), alpha)  # (live,)
+    scores = torch.full((src.size(0), k), float("-inf"), device=device)
     scores[:, 0] = 0.0  # every beam starts as one hypothesis
-    prev = torch.full((batch * k,), Vocab.SOS, dtype=torch.long, device=device)
-    history = torch.empty((batch * k, 0), dtype=torch.long, device=device)
-    attention = None  # (batch * k, steps, ..., src_len) once the first step is taken
-    finished: list[list[_Finished]] = [[] for _ in range(batch)]
-    best_possible_lp = length_penalty(max_lengths.float(), alpha)  # (batch,)
+    prev = torch.full((src.size(0) * k,), Vocab.SOS, dtype=torch.long, device=device)
+    history = torch.empty((src.size(0) * k, 0), dtype=torch.long, device=device)
+    attention = None  # (live * k, steps, ..., src_len) once the first step is taken
+    finished: list[list[_Finished]] = [[] for _ in range(src.size(0))]
+    src_lens = src_lengths.tolist()
     for step in range(int(max_lengths.max())):
         log_probs, weights, state = model.decoder.step(prev, state, memory)
         log_probs[:, NEVER_PREDICTED] = float("-inf")
-        vocab = log_probs.size(-1)
-        candidates = scores.unsqueeze(-1) + log_probs.view(batch, k, vocab)  # (batch, k, vocab)
-        scores, choice = candidates.view(batch, -1).topk(k, dim=-1)  # (batch, k)
-        origin = (choice // vocab + torch.arange(batch, device=device).unsqueeze(1) * k).view(-1)
+        n, vocab = scores.size(0), log_probs.size(-1)
+        candidates = scores.unsqueeze(-1) + log_probs.view(n, k, vocab)  # (live, k, vocab)
+        scores, choice = candidates.view(n, -1).topk(k, dim=-1)  # (live, k)
+        origin = (choice // vocab + torch.arange(n, device=device).unsqueeze(1) * k).view(-1)
         prev = (choice % vocab).view(-1)
         history = torch.cat([history.index_select(0, origin), prev.unsqueeze(1)], dim=1)
         chosen = weights.index_select(0, origin).unsqueeze(1)
         attention = chosen if attention is None else torch.cat([attention.index_select(0, origin), chosen], dim=1)
         state = model.decoder.reorder_state(state, origin)
-        ended = ((prev.view(batch, k) == Vocab.EOS) | (max_lengths.unsqueeze(1) <= step + 1)) & scores.isfinite()
-        _collect(finished, ended, scores, history, attention, src_lengths, step + 1, alpha)
+        ended = ((prev.view(n, k) == Vocab.EOS) | (max_lengths.unsqueeze(1) <= step + 1)) & scores.isfinite()
+        _collect(finished, live.tolist(), ended, scores, history, attention, src_lens, step + 1, alpha)
         scores = scores.masked_fill(ended, float("-inf"))
-        done = _sentences_done(finished, scores, best_possible_lp, n_best)
-        scores = scores.masked_fill(done.unsqueeze(1), float("-inf"))
+        done = _sentences_done([finished[i] for i in live.tolist()], scores, best_possible_lp, n_best)
         if bool(done.all()):
             break
+        if bool(done.any()):  # done sentences leave the batch
+            keep = (~done).nonzero().squeeze(1)  # (live',)
+            rows = (keep.unsqueeze(1) * k + torch.arange(k, device=device)).view(-1)
+            live, scores, max_lengths, best_possible_lp = (t[keep] for t in (live, scores, max_lengths, best_possible_lp))
+            prev, history, attention = (t.index_select(0, rows) for t in (prev, history, attention))
+            memory, state = memory.select(rows), model.decoder.reorder_state(state, rows)
     return [[f.hypothesis for f in sorted(found, key=lambda f: -f.normalized)[:n_best]] for found in finished]
 
 
-def _collect(finished, ended, scores, history, attention, src_lengths, length: int, alpha: float) -> None:
-    """Move hypotheses that just ended into their sentence's finished list."""
-    k = ended.size(1)
+def _collect(finished, live: list[int], ended, scores, history, attention, src_lens: list[int], length: int, alpha: float) -> None:
+    """Move hypotheses that just ended into their sentence's finished list (one host copy for all)."""
+    where = ended.nonzero()  # (ended, 2): live sentence, slot
+    if not len(where):
+        return
+    rows = where[:, 0] * ended.size(1) + where[:, 1]
     penalty = length_penalty(length, alpha)
-    for sentence, slot in ended.nonzero().tolist():
-        row = sentence * k + slot
-        src_len = int(src_lengths[sentence])
-        score = float(scores[sentence, slot]) / penalty
-        hypothesis = Hypothesis(history[row].tolist(), score, attention[row, :, ..., :src_len].float().cpu())
+    normalized = [score / penalty for score in scores[ended].tolist()]
+    tokens = history.index_select(0, rows).tolist()
+    maps = attention.index_select(0, rows).float().cpu()
+    for (position, _), ids, score, weights in zip(where.tolist(), tokens, normalized, maps):
+        sentence = live[position]
+        hypothesis = Hypothesis(ids, score, weights[..., : src_lens[sentence]])
         finished[sentence].append(_Finished(score, hypothesis))
 
 
@@ -151,7 +163,7 @@ def _sentences_done(finished, scores: torch.Tensor, best_possible_lp: torch.Tens
     Log-probabilities only fall as words are added, so a live hypothesis's best possible final
     score is its current score under the largest length penalty it could still reach.
     """
-    best_live = scores.max(dim=1).values / best_possible_lp  # (batch,)
+    best_live = scores.max(dim=1).values / best_possible_lp  # (live,)
     threshold = torch.tensor(
         [sorted((f.normalized for f in found), reverse=True)[n_best - 1] if len(found) >= n_best else float("-inf")
          for found in finished],

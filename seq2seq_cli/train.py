@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import shutil
 import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -20,7 +20,7 @@ from seq2seq_cli import runs
 from seq2seq_cli.config import Config, TrainConfig, parse_duration, save_config
 from seq2seq_cli.data import Batch, Example, Pair, Vocab, bucketed_batches, collate, read_pairs, tokenize
 from seq2seq_cli.distributed import SINGLE, Context, setup, teardown
-from seq2seq_cli.errors import DataError, RunError, TrainingError, TrainingInterrupted
+from seq2seq_cli.errors import DataError, RunError, S2SError, TrainingError, TrainingInterrupted
 from seq2seq_cli.model import Seq2Seq, build_model, parameter_counts
 from seq2seq_cli.tokenizers import Tokenizer, WordTokenizer, load_tokenizers, train_tokenizers
 
@@ -109,8 +109,7 @@ def batch_loss(
     """
     features = (forward or model)(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing)  # (batch, tgt_len, hidden)
     real = batch.tgt_out != Vocab.PAD
-    logits = model.decoder.out(features[real])  # (tokens, vocab)
-    loss = F.cross_entropy(logits, batch.tgt_out[real], reduction="sum", label_smoothing=label_smoothing)
+    loss = model.decoder.out.summed_nll(features[real], batch.tgt_out[real], label_smoothing)  # features: (tokens, hidden)
     return loss, batch.n_tokens
 
 
@@ -161,14 +160,15 @@ def train(config: Config, name: str, console: Console) -> Path:
         torch.manual_seed(config.train.seed)
         pairs = read_training_pairs(config)
         run_dir = context.from_main(runs.create_run_dir(config.train.runs_dir, name) if context.is_main else None)
-        tokenizers = train_tokenizers(config.data, run_dir, pairs[0]) if context.is_main else None
-        context.barrier()  # the sentencepiece models exist before the other processes read them
-        data = prepare_data(config, tokenizers or load_tokenizers(config.data, run_dir), pairs=pairs)
+        with _removed_on_error(run_dir, context):  # a run that never started leaves no folder behind
+            tokenizers = train_tokenizers(config.data, run_dir, pairs[0]) if context.is_main else None
+            context.barrier()  # the sentencepiece models exist before the other processes read them
+            data = prepare_data(config, tokenizers or load_tokenizers(config.data, run_dir), pairs=pairs)
+            model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len)
         if context.is_main:
             save_config(config, run_dir / runs.CONFIG_FILE)
             data.src_vocab.save(run_dir / runs.SOURCE_VOCAB)
             data.tgt_vocab.save(run_dir / runs.TARGET_VOCAB)
-        model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len)
         console = console if context.is_main else Console(quiet=True)
         console.print(summary_table(data, model, run_dir))
         return _run(Trainer(config, data, model, run_dir, console, context))
@@ -200,6 +200,16 @@ def resume(run_dir: Path, console: Console) -> Path:
         return _run(trainer)
     finally:
         teardown(context)
+
+
+@contextlib.contextmanager
+def _removed_on_error(run_dir: Path, context: Context):
+    try:
+        yield
+    except S2SError:
+        if context.is_main:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def _set_threads(config: Config) -> None:
@@ -404,6 +414,7 @@ class Trainer:
         record.update(validation_scores(self.model, self.data, self.config, self.context))
         record["lr"] = self.optimizer.param_groups[0]["lr"]
         record["elapsed"] = round(self._elapsed(), 3)
+        record["peak_memory_mib"] = peak_memory_mib()
         best_before = max((self._score(r) for r in self.records), default=float("-inf"))
         self.records.append(record)
         if self.scheduler is not None:
@@ -426,14 +437,13 @@ class Trainer:
 
     def _checkpoint(self, record: dict, is_best: bool) -> None:
         """Metrics line, ``best`` when it is, the best N when asked, and ``last`` as the commit point."""
-        if not self.context.is_main:
-            return
-        runs.append_metrics(self.run_dir, record)
-        weights = {"model": self.model.state_dict(), "epoch": record["epoch"], "step": record["step"]}
-        if is_best:
-            runs.save_checkpoint(weights, self.run_dir / runs.BEST)
-        if self.settings.keep_best > 1:
-            self._keep_best_n(weights, self._score(record))
+        if self.context.is_main:
+            runs.append_metrics(self.run_dir, record)
+            weights = {"model": self.model.state_dict(), "epoch": record["epoch"], "step": record["step"]}
+            if is_best:
+                runs.save_checkpoint(weights, self.run_dir / runs.BEST)
+            if self.settings.keep_best > 1:
+                self._keep_best_n(weights, self._score(record))
         self._save_last(finished=False)
 
     def _keep_best_n(self, weights: dict, score: float) -> None:
@@ -446,26 +456,34 @@ class Trainer:
         self.kept = self.kept[: self.settings.keep_best]
 
     def _save_last(self, finished: bool) -> None:
+        """Every process calls this (it gathers each one's share of the state); rank 0 writes."""
+        shared = self._shared_state()
         if not self.context.is_main:
             return
         payload = {"model": self.model.state_dict(), "epoch": self.epoch, "step": self.step}
-        runs.save_checkpoint({**payload, "trainer": self.state_dict(finished)}, self.run_dir / runs.LAST)
+        runs.save_checkpoint({**payload, "trainer": self.state_dict(finished, shared)}, self.run_dir / runs.LAST)
 
-    def state_dict(self, finished: bool = False) -> dict:
-        """Where training stands: position in the data, RNG states, optimizer, schedule, stopping counters."""
+    def _shared_state(self) -> dict:
+        """What each process holds its own part of: its dropout RNG, its share of the window's loss."""
+        rng_states = self.context.gather([_rng_state(self.context.device)])
+        (window_loss,) = self.context.sum([float(self.window_loss)])
+        return {"torch_rng_states": [states[0] for states in rng_states], "window": [window_loss, self.window_tokens]}
+
+    def state_dict(self, finished: bool = False, shared: dict | None = None) -> dict:
+        """Where training stands: position in the data, RNG states (one per process), optimizer,
+        schedule, stopping counters."""
         return {
             "step": self.step,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
             "epoch_rng_state": self.epoch_rng_state,
-            "torch_rng_state": torch.get_rng_state(),
+            **(shared or self._shared_state()),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "warmup": self.warmup.state_dict() if self.warmup is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "kept": self.kept,
             "stalled": self.stalled,
-            "window": [float(self.window_loss), self.window_tokens],
             "elapsed": self._elapsed(),
             "finished": finished,
             "stop_reason": self.stop_reason,
@@ -475,7 +493,13 @@ class Trainer:
         state = checkpoint["trainer"]
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.epoch_rng_state = _as_rng_state(state["epoch_rng_state"])
-        torch.set_rng_state(state["torch_rng_state"])
+        rng_states = state.get("torch_rng_states") or [{"cpu": state["torch_rng_state"]}]  # older runs kept one
+        if len(rng_states) != self.context.world:
+            self.console.print(
+                f"[yellow]warning:[/] the run was saved by {len(rng_states)} process(es) and resumes with "
+                f"{self.context.world}: dropout draws differ from an uninterrupted run"
+            )
+        _set_rng_state(rng_states[self.context.rank % len(rng_states)], self.context.device)
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -485,10 +509,25 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.kept = [tuple(k) for k in state["kept"]]
         self.stalled = state["stalled"]
-        self.window_loss = torch.tensor(state["window"][0], device=self.context.device)
+        # the window's loss so far was summed over processes when saved: rank 0 carries it
+        self.window_loss = torch.tensor(state["window"][0] if self.context.is_main else 0.0, device=self.context.device)
         self.window_tokens = state["window"][1]
         self.start = time.perf_counter() - state["elapsed"]
         self.records = runs.read_metrics(self.run_dir, up_to_step=self.step, rewrite=self.context.is_main)
+
+
+def peak_memory_mib() -> float | None:
+    """This process's peak resident memory so far (Linux VmHWM), or None where /proc is missing.
+
+    Not ``getrusage``: its maxrss survives exec, so a process started by a large parent
+    (a benchmark, a notebook) would report the parent's size.
+    """
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), None)
+    return None if kib is None else round(kib / 1024, 1)
 
 
 def _wrapped(model: Seq2Seq, context: Context, compile_model: bool, console: Console):
@@ -505,6 +544,17 @@ def _wrapped(model: Seq2Seq, context: Context, compile_model: bool, console: Con
         except Exception as exc:  # noqa: BLE001 - e.g. no compiler toolchain on this platform
             console.print(f"[yellow]warning:[/] torch.compile unavailable ({type(exc).__name__}); training without it")
     return forward
+
+
+def _rng_state(device: torch.device) -> dict:
+    """The generators dropout draws from: the CPU's, and the GPU's when training on one."""
+    return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and state.get("cuda") is not None:
+        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 def _as_rng_state(state) -> tuple:

@@ -19,6 +19,7 @@ from torch import nn
 
 from seq2seq_cli.attention import Memory
 from seq2seq_cli.data import Vocab
+from seq2seq_cli.output import SoftmaxOutput
 
 
 def sinusoids(length: int, dim: int, offset: int = 0) -> torch.Tensor:
@@ -170,7 +171,7 @@ class TransformerDecoder(nn.Module):
         self.layers = nn.ModuleList(DecoderLayer(d_model, heads, ff_dim, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(d_model, vocab_size)
+        self.out = SoftmaxOutput(d_model, vocab_size)
         if tie:
             self.out.weight = self.embedding.weight
 

@@ -64,10 +64,23 @@ def test_unknown_section_suggests_the_right_one(tmp_path):
         ("model.attention=bahdanu", ["model.attention must be one of", "did you mean bahdanau?"]),
         ("train.lr=fast", ["train.lr must be a number"]),
         ("train=5", ["train must be a mapping"]),
+        ("model.adaptive_cutoffs=[4, x]", ["model.adaptive_cutoffs[1] must be an integer, got str 'x'"]),
+        ("model.adaptive_cutoffs=4", ["model.adaptive_cutoffs must be a list, got int 4"]),
     ],
 )
 def test_wrong_type_names_the_key(tmp_path, override, fragments):
     assert_one_line_error(_train("configs/seed.yaml", tmp_path, "--set", override), *fragments)
+
+
+def test_adaptive_softmax_needs_cutoffs_inside_the_vocabulary_and_leaves_no_run_behind(tmp_path):
+    result = _train("configs/seed.yaml", tmp_path, "--set", "model.output=adaptive")
+    assert_one_line_error(result, "model.adaptive_cutoffs must rise and stay below the target vocabulary size", "[2000, 6000]")
+    assert not any((tmp_path / "runs").iterdir())
+
+
+def test_adaptive_softmax_and_label_smoothing_do_not_combine(tmp_path):
+    result = _train("configs/seed.yaml", tmp_path, "--set", "model.output=adaptive", "--set", "train.label_smoothing=0.1")
+    assert_one_line_error(result, "configs/seed.yaml: train.label_smoothing needs model.output: softmax")
 
 
 def test_missing_data_file(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 
@@ -10,6 +12,7 @@ import torch
 
 from seq2seq_cli import runs
 from tests.conftest import ROOT, run_cli
+from tests.test_robustness import metrics_lines, wait_for
 
 SETTINGS = [
     "model.embed_dim=16", "model.hidden_size=16", "model.dropout=0.0", "train.epochs=2", "train.batch_size=16",
@@ -48,6 +51,36 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(small_corpus
     for ours, theirs in zip(ddp_metrics, one_metrics):
         assert ours["val_loss"] == pytest.approx(theirs["val_loss"], rel=1e-4)
         assert ours["val_bleu"] == pytest.approx(theirs["val_bleu"], abs=0.5)
+
+
+def torchrun(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "seq2seq_cli", *arguments]
+
+
+def test_ctrl_c_under_torchrun_resumes_to_exactly_the_uninterrupted_weights(small_corpus, tmp_path):
+    """Dropout on, so every process's own random stream has to come back too."""
+    extra = ("model.dropout=0.3", "train.epochs=12", "train.validate_every=8")
+    train = torchrun("train", "--config", "configs/default.yaml", *settings(small_corpus, tmp_path / "whole", *extra))
+    whole = subprocess.run(train, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    run_dir = tmp_path / "cut" / "default"
+    train = torchrun("train", "--config", "configs/default.yaml", *settings(small_corpus, tmp_path / "cut", *extra))
+    process = subprocess.Popen(train, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    wait_for(lambda: metrics_lines(run_dir) >= 1)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: every process gets it
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0 and f"Resume with: s2s train --resume {run_dir}" in stderr, stderr[-3000:]
+    stopped_at = runs.load_checkpoint(run_dir / "last.pt")["step"]
+    assert 0 < stopped_at < runs.load_checkpoint(tmp_path / "whole" / "default" / "last.pt")["step"]
+
+    resumed = subprocess.run(torchrun("train", "--resume", str(run_dir)), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming {run_dir} at step {stopped_at}" in resumed.stdout
+    expected, got = (runs.load_checkpoint(d / "last.pt")["model"] for d in (tmp_path / "whole" / "default", run_dir))
+    assert all(torch.equal(expected[name], got[name]) for name in expected)
+    steps = [(r["step"], r["train_loss"], r["val_loss"]) for r in runs.read_metrics(tmp_path / "whole" / "default")]
+    assert [(r["step"], r["train_loss"], r["val_loss"]) for r in runs.read_metrics(run_dir)] == steps
 
 
 def test_compile_falls_back_with_a_warning_where_it_fails(tmp_path, monkeypatch):

@@ -165,6 +165,30 @@ def test_a_beam_as_wide_as_the_search_space_finds_the_true_best():
         assert best.score == pytest.approx(expected_score, abs=1e-5)
 
 
+def test_adaptive_output_is_a_distribution_and_its_training_loss_matches_what_search_scores():
+    torch.manual_seed(0)
+    config = ModelConfig(embed_dim=12, hidden_size=16, dropout=0.0, output="adaptive", adaptive_cutoffs=[8, 16])
+    out = build_model(config, VOCAB, VOCAB, max_len=12).decoder.out
+    features, targets = torch.randn(3, 5, 16), torch.randint(0, VOCAB, (15,))
+    log_probs = out(features)  # (3, 5, vocab)
+    assert log_probs.shape == (3, 5, VOCAB)
+    torch.testing.assert_close(log_probs.logsumexp(-1), torch.zeros(3, 5), atol=1e-5, rtol=0)
+    expected = -log_probs.view(15, VOCAB).gather(1, targets.unsqueeze(1)).sum()
+    torch.testing.assert_close(out.summed_nll(features.view(15, 16), targets), expected)
+
+
+def test_adaptive_output_beam_size_one_equals_greedy():
+    from seq2seq_cli.search import beam_search
+
+    torch.manual_seed(0)
+    config = ModelConfig(embed_dim=12, hidden_size=16, dropout=0.0, output="adaptive", adaptive_cutoffs=[8, 16])
+    model = build_model(config, VOCAB, VOCAB, max_len=12).eval()
+    src, lengths = pad_sources(random_sentences(8, seed=3))
+    limits = max_output_lengths(lengths, 1.5, 2)
+    greedy = greedy_search(model, src, lengths, limits)
+    assert [b[0].tokens for b in beam_search(model, src, lengths, limits, beam_size=1)] == [g.tokens for g in greedy]
+
+
 def test_beam_returns_n_best_sorted_and_batched_equals_alone():
     from seq2seq_cli.search import beam_search
 

@@ -19,6 +19,7 @@ def train_seed(tmp_path, *overrides: str):
 def test_every_validation_logs_loss_perplexity_bleu_and_chrf(tmp_path):
     _, records, _ = train_seed(tmp_path, "train.epochs=2")
     assert set(records[0]) >= {"epoch", "step", "train_loss", "val_loss", "val_ppl", "val_bleu", "val_chrf", "lr", "tokens_per_s", "elapsed"}
+    assert 50 < records[0]["peak_memory_mib"] < 8192  # this process's own high-water mark, in MiB
 
 
 def test_early_stopping_counts_validations_without_improvement(tmp_path):
@@ -63,3 +64,14 @@ def test_learning_rate_halves_only_when_the_score_stops_rising():
 def test_token_budget_batches_train(tmp_path):
     _, records, _ = train_seed(tmp_path, "train.epochs=2", "train.batch_tokens=8")
     assert records[-1]["step"] > 2  # five short pairs no longer fit one batch
+
+
+def test_adaptive_softmax_learns_the_seed_pairs_and_translates_through_the_same_search(tmp_path):
+    from tests.conftest import SEED_PAIRS
+
+    run, records, _ = train_seed(tmp_path, "model.output=adaptive", "model.adaptive_cutoffs=[6, 12]")
+    assert records[-1]["val_chrf"] == 100.0  # three-word sentences have no 4-grams for BLEU
+    for beam in ("1", "3"):
+        result = run_cli("translate", "--run", str(run), "--beam", beam, "-", input="\n".join(s for s, _ in SEED_PAIRS))
+        assert result.exit_code == 0, result.output
+        assert result.stdout.splitlines() == [t for _, t in SEED_PAIRS]
