@@ -1,9 +1,10 @@
 """s2s's CPU benchmark: every speed and memory figure of issue 5, measured in one run on one machine.
 
-    python bench/run.py --data ../shared/data/multi30k-en-fr [--minutes 15] [--run runs/multi30k-en-fr]
+    python bench/run.py --data ../shared/data/multi30k-en-fr [--minutes 15] [--variants "full softmax"] [--runs DIR]
 
 It measures, for the reference GRU model (configs/multi30k-en-fr.yaml), and again for the same
-model with the adaptive softmax output layer (model.output: adaptive):
+model with the adaptive softmax output layer (model.output: adaptive); on request (--variants) also
+in bf16 autocast (train.precision: bf16):
   * training throughput (target tokens/s) and its achieved FLOP rate, as a share of this
     machine's measured matrix-multiply peak (torch.mm at the same thread count);
   * the notebook's one-sentence-at-a-time loop on the same model, as the floor;
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import random
 import shutil
 import statistics
@@ -66,7 +68,8 @@ def training_throughput(config, data, seconds: float) -> dict:
     batches = bucketed_batches(data.train, config.train.batch_size, random.Random(0), config.train.batch_tokens)
 
     def step(batch) -> int:
-        loss, n_tokens = batch_loss(model, batch)
+        with autocast(config):
+            loss, n_tokens = batch_loss(model, batch)
         optimizer.zero_grad(set_to_none=True)
         (loss / n_tokens).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.clip_grad)
@@ -101,33 +104,46 @@ def _profile(work) -> list[tuple[str, float, int]]:
 def notebook_loop_throughput(config, data, seconds: float) -> float:
     """The teaching notebook's loop on the same model: one sentence per update, the encoder one
     token at a time (each direction of the bidirectional GRU through a GRUCell sharing its
-    weights), the decoder one word at a time.
+    weights), the decoder one word at a time. Always float32, as the notebook trained: under
+    autocast the loop's many tiny operations get slower, which would flatter the ratio.
     """
     torch.manual_seed(0)
     model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
-    encoder = model.encoder
-    cells = [_cell_sharing(encoder.rnn, suffix) for suffix in ("", "_reverse")]
+    cells = [_cell_sharing(model.encoder.rnn, suffix) for suffix in ("", "_reverse")]
     tokens, start, index = 0, time.perf_counter(), 0
     while time.perf_counter() - start < seconds:
         example = data.train[index % len(data.train)]
-        embedded = encoder.dropout(encoder.embedding(torch.tensor(example.source)))  # (src_len, embed)
-        forward, backward = _read_token_by_token(cells[0], embedded), _read_token_by_token(cells[1], embedded.flip(0))
-        states = encoder.merge_outputs(torch.cat([torch.stack(forward), torch.stack(backward[::-1])], -1)).unsqueeze(0)
-        final = torch.tanh(encoder.bridge(torch.cat([forward[-1], backward[-1]], -1))).view(1, 1, -1)
-        mask = torch.ones(1, len(example.source), dtype=torch.bool)
-        memory = Memory(states, model.decoder.project_memory(states), mask)
-        state, prev, loss = final, torch.tensor([Vocab.SOS]), torch.zeros(())
-        for word in example.target + [Vocab.EOS]:
-            log_probs, _, state = model.decoder.step(prev, state, memory)
-            loss = loss - log_probs[0, word]
-            prev = torch.tensor([word])
+        loss = _notebook_loss(model, cells, example)  # float32, as the notebook trained
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         tokens += len(example.target) + 1
         index += 1
     return tokens / (time.perf_counter() - start)
+
+
+def _notebook_loss(model, cells: list[torch.nn.GRUCell], example) -> torch.Tensor:
+    """One sentence's summed loss, the notebook's way: every token its own step."""
+    encoder = model.encoder
+    embedded = encoder.dropout(encoder.embedding(torch.tensor(example.source)))  # (src_len, embed)
+    forward, backward = _read_token_by_token(cells[0], embedded), _read_token_by_token(cells[1], embedded.flip(0))
+    states = encoder.merge_outputs(torch.cat([torch.stack(forward), torch.stack(backward[::-1])], -1)).unsqueeze(0)
+    final = torch.tanh(encoder.bridge(torch.cat([forward[-1], backward[-1]], -1))).view(1, 1, -1)
+    mask = torch.ones(1, len(example.source), dtype=torch.bool)
+    memory = Memory(states, model.decoder.project_memory(states), mask)
+    state, prev, loss = final, torch.tensor([Vocab.SOS]), torch.zeros(())
+    for word in example.target + [Vocab.EOS]:
+        log_probs, _, state = model.decoder.step(prev, state, memory)
+        loss = loss - log_probs[0, word].float()
+        prev = torch.tensor([word])
+    return loss
+
+
+def autocast(config):
+    """Mixed precision as ``train.precision`` asks (bf16 pays on CPUs with AVX512-BF16 or AMX)."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.train.precision)
+    return torch.autocast("cpu", dtype=dtype, enabled=dtype is not None)
 
 
 def _cell_sharing(rnn: torch.nn.GRU, suffix: str) -> torch.nn.GRUCell:
@@ -214,23 +230,28 @@ def machine() -> str:
 
 
 # What is compared: the reference model, and the same model with the cheaper output layer.
-VARIANTS = {"full softmax": [], "adaptive softmax": ["model.output=adaptive"]}
+VARIANTS = {
+    "full softmax": [],
+    "adaptive softmax": ["model.output=adaptive"],
+    "adaptive softmax + bf16": ["model.output=adaptive", "train.precision=bf16"],  # not measured by default
+}
+DEFAULT_VARIANTS = "full softmax,adaptive softmax"
 
 
-def measure_variant(overrides: list[str], data_dir: Path, args, scratch: Path, reuse: Path | None) -> dict:
+def measure_variant(label: str, data_dir: Path, args, runs_dir: Path) -> dict:
     """Training and notebook-loop throughput, a time-budgeted training run and its decoding, for one model."""
-    data_sets = [f"data.train={data_dir / 'train.tsv'}", f"data.val={data_dir / 'val.tsv'}"]
-    config = load_config(CONFIG, [*data_sets, *overrides])
+    overrides = [f"data.train={data_dir / 'train.tsv'}", f"data.val={data_dir / 'val.tsv'}", *VARIANTS[label]]
+    config = load_config(CONFIG, overrides)
     data = prepare_data(config)
     train = training_throughput(config, data, args.seconds)
     floor = notebook_loop_throughput(config, data, args.seconds / 2)
-    print(f"{overrides}: training {train['tokens_per_s']:.0f} tok/s; notebook loop {floor:.0f} tok/s", flush=True)
-    if reuse:
-        run_dir, peak_gib = reuse, None
+    print(f"{label}: training {train['tokens_per_s']:.0f} tok/s; notebook loop {floor:.0f} tok/s", flush=True)
+    name = re.sub(r"\W+", "-", label)
+    run_dir, peak_gib = runs_dir / name, None
+    if (run_dir / "metrics.jsonl").is_file():  # trained by an earlier benchmark: reuse it
         records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     else:
-        name = "bench-" + str(len(list(scratch.iterdir())))
-        run_dir, records, peak_gib = timed_training_run([*data_sets, *overrides], args.minutes, scratch, name)
+        run_dir, records, peak_gib = timed_training_run(overrides, args.minutes, runs_dir, name)
     decoded = decoding(run_dir, data_dir / "test2016.tsv")
     return {"train": train, "floor": floor, "run_dir": run_dir, "records": records, "peak_gib": peak_gib, "decoded": decoded}
 
@@ -239,32 +260,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="s2s CPU benchmark")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "multi30k-en-fr")
     parser.add_argument("--minutes", type=float, default=15.0, help="training budget of the BLEU-against-time runs")
-    parser.add_argument("--run", type=Path, help="reuse this trained reference run instead of training one")
-    parser.add_argument("--adaptive-run", type=Path, help="reuse this trained model.output=adaptive run")
-    parser.add_argument("--skip-adaptive", action="store_true", help="measure the reference model only")
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"which of {', '.join(VARIANTS)} (comma-separated)")
+    parser.add_argument("--runs", type=Path, help="keep the trained runs here; a variant's run already here is reused")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each throughput measurement")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = parser.parse_args()
+    labels = [label.strip() for label in args.variants.split(",") if label.strip()]
+    if unknown := [label for label in labels if label not in VARIANTS]:
+        parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     data_dir = args.data.resolve()
     peak = matmul_peak_gflops(torch.get_num_threads())
     print(f"matmul peak {peak:.1f} GFLOP/s", flush=True)
 
-    scratch = Path(tempfile.mkdtemp(prefix="s2s-bench-"))
-    try:  # the scratch run folders are deleted only when everything worked
-        reuse = {"full softmax": args.run, "adaptive softmax": args.adaptive_run}
-        labels = list(VARIANTS)[:1] if args.skip_adaptive else list(VARIANTS)
-        variants = {label: measure_variant(VARIANTS[label], data_dir, args, scratch, reuse[label]) for label in labels}
-        reference_run = variants["full softmax"]["run_dir"]
+    runs_dir = args.runs or Path(tempfile.mkdtemp(prefix="s2s-bench-"))
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    try:  # temporary run folders are deleted only when everything worked
+        variants = {label: measure_variant(label, data_dir, args, runs_dir) for label in labels}
+        first_run = next(iter(variants.values()))["run_dir"]
         help_s = startup_seconds([*S2S, "--help"])
-        translate_s = startup_seconds([*S2S, "translate", "--run", str(reference_run), "A man is sleeping on a bench."])
+        translate_s = startup_seconds([*S2S, "translate", "--run", str(first_run), "A man is sleeping on a bench."])
         plot_bleu_against_time(variants, args.out.parent / "bleu_vs_time.png")
         results = {"peak": peak, "variants": variants, "help_s": help_s, "translate_s": translate_s, "minutes": args.minutes}
         args.out.write_text(render(results), encoding="utf-8")
         print(args.out.read_text())
     except BaseException:
-        print(f"benchmark failed; its run folders are kept in {scratch}", file=sys.stderr)
+        print(f"benchmark failed; its run folders are kept in {runs_dir}", file=sys.stderr)
         raise
-    shutil.rmtree(scratch, ignore_errors=True)
+    if not args.runs:
+        shutil.rmtree(runs_dir, ignore_errors=True)
 
 
 TARGETS = {
@@ -303,7 +326,9 @@ def render(r: dict) -> str:
         f"Written by `python bench/run.py` on {time.strftime('%Y-%m-%d')}. Machine: {machine()}.",
         "Model: `configs/multi30k-en-fr.yaml` (bidirectional GRU, hidden 256, Bahdanau attention, 10k vocabularies): "
         "the reference model with its full softmax, and the same model with `model.output: adaptive` "
-        f"(cutoffs 2000/6000). Each trained for {r['minutes']:g} minutes for the BLEU-against-time curve. "
+        "(cutoffs 2000/6000); `+ bf16` trains with `train.precision: bf16` (autocast; the GRUs stay float32, "
+        "and the FLOP share is still of the float32 peak). The notebook loop always runs in float32. "
+        f"Each trained for {r['minutes']:g} minutes for the BLEU-against-time curve. "
         f"Matrix-multiply peak: {r['peak']:.0f} GFLOP/s (float32 torch.mm, 2048², {torch.get_num_threads()} threads). "
         "JoeyNMT 2.3.0 figures are the ones measured on this kind of machine in issue 5. "
         "Peak memory is the training process's own high-water mark (VmHWM), logged at every validation.",

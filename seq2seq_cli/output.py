@@ -4,6 +4,7 @@ Both kinds answer the same two calls, so training, validation and search never a
 one they have:
 
 * ``layer(features)`` gives logits, (..., vocab); log-probabilities count as logits.
+* ``layer.log_probs(features)`` gives log-probabilities, what search ranks.
 * ``layer.summed_nll(features, targets, label_smoothing)`` gives the summed training loss.
 
 ``adaptive`` (Grave et al., 2017) gives the most frequent words a full-size softmax and the
@@ -24,6 +25,9 @@ from seq2seq_cli.errors import ConfigError
 class SoftmaxOutput(nn.Linear):
     """One linear layer over the whole vocabulary (its weight can be tied to an embedding)."""
 
+    def log_probs(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(self(features), dim=-1)
+
     def summed_nll(self, features: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
         """features: (tokens, hidden), targets: (tokens,) -> summed cross-entropy."""
         return F.cross_entropy(self(features), targets, reduction="sum", label_smoothing=label_smoothing)
@@ -35,6 +39,9 @@ class AdaptiveOutput(nn.AdaptiveLogSoftmaxWithLoss):
     def forward(self, features: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         """Log-probabilities over the whole vocabulary, (..., vocab)."""
         return self.log_prob(features.reshape(-1, features.size(-1))).view(*features.shape[:-1], self.n_classes)
+
+    def log_probs(self, features: torch.Tensor) -> torch.Tensor:
+        return self(features)  # normalised already
 
     def summed_nll(self, features: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
         """Only each token's own cluster is computed: the rare-word clusters see few rows."""

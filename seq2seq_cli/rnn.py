@@ -96,8 +96,8 @@ class GRUDecoder(nn.Module):
         self, prev_tokens: torch.Tensor, state: torch.Tensor, memory: Memory
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One search step. prev_tokens: (batch,) -> log_probs (batch, vocab), attention (batch, src_len), state."""
-        logits, weights, state = self(prev_tokens.unsqueeze(1), state, memory)
-        return torch.log_softmax(logits.squeeze(1), dim=-1), weights.squeeze(1), state
+        features, weights, state = self.features(prev_tokens.unsqueeze(1), state, memory)
+        return self.out.log_probs(features.squeeze(1)), weights.squeeze(1), state
 
     @staticmethod
     def reorder_state(state: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
