@@ -107,7 +107,8 @@ def batch_loss(
     The output layer, the largest matrix product, runs on real positions only, never on padding.
     ``forward`` is the model as wrapped for training (DistributedDataParallel, torch.compile).
     """
-    features = (forward or model)(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing)  # (batch, tgt_len, hidden)
+    forward = model if forward is None else forward  # not ``or``: a compiled module refuses bool()
+    features = forward(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing)  # (batch, tgt_len, hidden)
     real = batch.tgt_out != Vocab.PAD
     loss = model.decoder.out.summed_nll(features[real], batch.tgt_out[real], label_smoothing)  # features: (tokens, hidden)
     return loss, batch.n_tokens
