@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from seq2seq_cli.errors import DataError
@@ -125,14 +126,38 @@ class MultiHeadAttention(Attention):
         return self.key_value_layer(memory)  # keys and values side by side: (batch, src_len, 2 * hidden)
 
     def forward(self, query, keys, values, mask, inputs) -> tuple[torch.Tensor, torch.Tensor]:
-        batch, tgt_len, hidden = query.shape
-        split = lambda x: x.view(batch, x.size(1), self.heads, -1).transpose(1, 2)  # noqa: E731  (b, h, len, d)
-        q = split(self.query_layer(query))
-        k, v = (split(part) for part in keys.chunk(2, dim=-1))
-        scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (batch, heads, tgt_len, src_len)
-        weights = torch.softmax(scores.masked_fill(~mask[:, None, None, :], float("-inf")), dim=-1)
-        context = (weights @ v).transpose(1, 2).reshape(batch, tgt_len, hidden)
-        return self.output_layer(context), weights.transpose(1, 2).unsqueeze(2)
+        q = split_heads(self.query_layer(query), self.heads)
+        k, v = (split_heads(part, self.heads) for part in keys.chunk(2, dim=-1))
+        context, weights = scaled_dot_product(q, k, v, mask[:, None, None, :], 0.0, need_weights=True)
+        return self.output_layer(merge_heads(context)), weights.transpose(1, 2).unsqueeze(2)
+
+
+def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """(batch, len, d_model) -> (batch, heads, len, d_head)."""
+    batch, length, d_model = x.shape
+    return x.view(batch, length, heads, d_model // heads).transpose(1, 2)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """(batch, heads, len, d_head) -> (batch, len, d_model)."""
+    batch, heads, length, d_head = x.shape
+    return x.transpose(1, 2).reshape(batch, length, heads * d_head)
+
+
+def scaled_dot_product(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, dropout: float, need_weights: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """q: (batch, heads, tgt, d); k, v: (batch, heads, src, d); mask broadcastable to (batch, heads, tgt, src), True = keep.
+
+    Without ``need_weights`` PyTorch's fused kernel does it and no weights come back.
+    """
+    if not need_weights:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout), None
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)  # padded positions: exactly 0
+    return F.dropout(weights, dropout) @ v if dropout else weights @ v, weights
 
 
 def attention_map(weights: torch.Tensor, layer: int | None = None, head: int | None = None) -> torch.Tensor:

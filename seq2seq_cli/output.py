@@ -1,6 +1,6 @@
 """Output layers: decoder features in, scores over the target vocabulary out.
 
-Both kinds answer the same two calls, so training, validation and search never ask which
+Both kinds answer the same three calls, so training, validation and search never ask which
 one they have:
 
 * ``layer(features)`` gives logits, (..., vocab); log-probabilities count as logits.

@@ -100,19 +100,19 @@ def beam_search(
     sentence leaves the batch, so the next steps only compute for sentences still searching.
     With ``beam_size`` 1 this is exactly greedy search. Scores are length-penalised log-probabilities.
     """
-    k, device = beam_size, src.device
+    batch, k, device = src.size(0), beam_size, src.device
     memory, state = model.encode(src, src_lengths)
-    rows = torch.arange(src.size(0), device=device).repeat_interleave(k)  # each sentence k times
+    rows = torch.arange(batch, device=device).repeat_interleave(k)  # each sentence k times
     memory, state = memory.select(rows), model.decoder.reorder_state(state, rows)
-    live = torch.arange(src.size(0), device=device)  # (live,) -> the sentence it is in ``src``
+    live = torch.arange(batch, device=device)  # (live,) -> the sentence it is in ``src``
     max_lengths = max_lengths.to(device)
     best_possible_lp = length_penalty(max_lengths.float(), alpha)  # (live,)
-    scores = torch.full((src.size(0), k), float("-inf"), device=device)
+    scores = torch.full((batch, k), float("-inf"), device=device)
     scores[:, 0] = 0.0  # every beam starts as one hypothesis
-    prev = torch.full((src.size(0) * k,), Vocab.SOS, dtype=torch.long, device=device)
-    history = torch.empty((src.size(0) * k, 0), dtype=torch.long, device=device)
+    prev = torch.full((batch * k,), Vocab.SOS, dtype=torch.long, device=device)
+    history = torch.empty((batch * k, 0), dtype=torch.long, device=device)
     attention = None  # (live * k, steps, ..., src_len) once the first step is taken
-    finished: list[list[_Finished]] = [[] for _ in range(src.size(0))]
+    finished: list[list[_Finished]] = [[] for _ in range(batch)]
     src_lens = src_lengths.tolist()
     for step in range(int(max_lengths.max())):
         log_probs, weights, state = model.decoder.step(prev, state, memory)
@@ -127,9 +127,10 @@ def beam_search(
         attention = chosen if attention is None else torch.cat([attention.index_select(0, origin), chosen], dim=1)
         state = model.decoder.reorder_state(state, origin)
         ended = ((prev.view(n, k) == Vocab.EOS) | (max_lengths.unsqueeze(1) <= step + 1)) & scores.isfinite()
-        _collect(finished, live.tolist(), ended, scores, history, attention, src_lens, step + 1, alpha)
+        live_ids = live.tolist()
+        _collect(finished, live_ids, ended, scores, history, attention, src_lens, step + 1, alpha)
         scores = scores.masked_fill(ended, float("-inf"))
-        done = _sentences_done([finished[i] for i in live.tolist()], scores, best_possible_lp, n_best)
+        done = _sentences_done([finished[i] for i in live_ids], scores, best_possible_lp, n_best)
         if bool(done.all()):
             break
         if bool(done.any()):  # done sentences leave the batch

@@ -5,8 +5,8 @@ decoder layer's cross-attention keys and values computed once), the decoder stat
 key/value cache of its self-attention, and ``step`` reads one word and extends the cache, so
 a decoding step costs one position, not the whole prefix.
 
-Attention runs through ``scaled_dot_product_attention``; only when a caller needs the weights
-(heatmaps, alignment scores, decoding) are the cross-attention weights computed explicitly.
+Attention runs through ``scaled_dot_product`` (attention.py), which uses PyTorch's fused kernel
+unless a caller needs the weights (heatmaps, alignment scores, decoding).
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from seq2seq_cli.attention import Memory
+from seq2seq_cli.attention import Memory, merge_heads, scaled_dot_product, split_heads
 from seq2seq_cli.data import Vocab
 from seq2seq_cli.output import SoftmaxOutput
 
@@ -30,31 +29,6 @@ def sinusoids(length: int, dim: int, offset: int = 0) -> torch.Tensor:
     table[:, 0::2] = torch.sin(positions * frequencies)
     table[:, 1::2] = torch.cos(positions * frequencies[: dim // 2])
     return table
-
-
-def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
-    """(batch, len, d_model) -> (batch, heads, len, d_head)."""
-    batch, length, d_model = x.shape
-    return x.view(batch, length, heads, d_model // heads).transpose(1, 2)
-
-
-def _merge_heads(x: torch.Tensor) -> torch.Tensor:
-    """(batch, heads, len, d_head) -> (batch, len, d_model)."""
-    batch, heads, length, d_head = x.shape
-    return x.transpose(1, 2).reshape(batch, length, heads * d_head)
-
-
-def attend(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, dropout: float, need_weights: bool
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """q: (batch, heads, tgt, d); k, v: (batch, heads, src, d); mask broadcastable to (batch, heads, tgt, src), True = keep."""
-    if not need_weights:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout), None
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-    weights = torch.softmax(scores, dim=-1)  # padded positions: exactly 0
-    return F.dropout(weights, dropout) @ v if dropout else weights @ v, weights
 
 
 class FeedForward(nn.Sequential):
@@ -73,11 +47,11 @@ class SelfAttention(nn.Module):
         self, x: torch.Tensor, mask: torch.Tensor | None, cache: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (batch, len, d_model); cache: (batch, 2, heads, past, d_head) of earlier positions (decoder)."""
-        q, k, v = (_split_heads(t, self.heads) for t in self.qkv(x).chunk(3, dim=-1))
+        q, k, v = (split_heads(t, self.heads) for t in self.qkv(x).chunk(3, dim=-1))
         if cache is not None:
             k, v = torch.cat([cache[:, 0], k], dim=2), torch.cat([cache[:, 1], v], dim=2)
-        context, _ = attend(q, k, v, mask, self.dropout if self.training else 0.0, need_weights=False)
-        return self.out(_merge_heads(context)), torch.stack([k, v], dim=1)
+        context, _ = scaled_dot_product(q, k, v, mask, self.dropout if self.training else 0.0, need_weights=False)
+        return self.out(merge_heads(context)), torch.stack([k, v], dim=1)
 
 
 class CrossAttention(nn.Module):
@@ -90,15 +64,15 @@ class CrossAttention(nn.Module):
 
     def project(self, memory: torch.Tensor) -> torch.Tensor:
         """Keys and values of the encoder output, once per batch: (batch, 2, heads, src_len, d_head)."""
-        k, v = (_split_heads(t, self.heads) for t in self.kv(memory).chunk(2, dim=-1))
+        k, v = (split_heads(t, self.heads) for t in self.kv(memory).chunk(2, dim=-1))
         return torch.stack([k, v], dim=1)
 
     def forward(
         self, x: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor, need_weights: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        q = _split_heads(self.q(x), self.heads)
-        context, weights = attend(q, kv[:, 0], kv[:, 1], mask, self.dropout if self.training else 0.0, need_weights)
-        return self.out(_merge_heads(context)), weights  # weights: (batch, heads, tgt, src)
+        q = split_heads(self.q(x), self.heads)
+        context, weights = scaled_dot_product(q, kv[:, 0], kv[:, 1], mask, self.dropout if self.training else 0.0, need_weights)
+        return self.out(merge_heads(context)), weights  # weights: (batch, heads, tgt, src)
 
 
 class EncoderLayer(nn.Module):

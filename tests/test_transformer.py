@@ -26,11 +26,16 @@ def sentences(count: int, seed: int) -> list[list[int]]:
     return [torch.randint(4, VOCAB, (int(n),), generator=generator).tolist() for n in lengths]
 
 
+def encoded(count: int, seed: int):
+    """A tiny Transformer and the memory and first state of ``count`` random sentences."""
+    model = tiny_transformer()
+    src, lengths = pad_sources(sentences(count, seed))
+    return (model, *model.encode(src, lengths))
+
+
 def test_the_causal_mask_holds():
     """Changing a later target word changes no earlier output."""
-    model = tiny_transformer()
-    src, lengths = pad_sources(sentences(3, 0))
-    memory, state = model.encode(src, lengths)
+    model, memory, state = encoded(3, 0)
     tgt = torch.randint(4, VOCAB, (3, 7))
     logits, _, _ = model.decoder(tgt, state, memory)
     changed = tgt.clone()
@@ -41,9 +46,7 @@ def test_the_causal_mask_holds():
 
 
 def test_cross_attention_puts_exactly_zero_on_padding():
-    model = tiny_transformer()
-    src, lengths = pad_sources(sentences(5, 1))
-    memory, state = model.encode(src, lengths)
+    model, memory, state = encoded(5, 1)
     _, weights, _ = model.decoder(torch.randint(4, VOCAB, (5, 4)), state, memory)  # (b, t, layers, heads, s)
     padded = ~memory.mask[:, None, None, None, :].expand_as(weights)
     assert padded.any() and (weights[padded] == 0).all()
@@ -51,9 +54,7 @@ def test_cross_attention_puts_exactly_zero_on_padding():
 
 
 def test_cached_steps_equal_the_whole_sequence_at_once():
-    model = tiny_transformer()
-    src, lengths = pad_sources(sentences(4, 2))
-    memory, state = model.encode(src, lengths)
+    model, memory, state = encoded(4, 2)
     tgt = torch.randint(4, VOCAB, (4, 6))
     logits, weights, _ = model.decoder(tgt, state, memory)
     for t in range(6):
