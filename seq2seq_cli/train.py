@@ -227,6 +227,7 @@ def _run(trainer: Trainer) -> Path:
         f"[green]done[/] in {records[-1]['elapsed']:.1f}s ({trainer.stop_reason}): best at step {best['step']} "
         f"(epoch {best['epoch']}; {_metric_text(best)}), saved to {trainer.run_dir}"
     )
+    trainer.context.barrier()  # processes leave together: one tearing down while rank 0 still works can abort
     return trainer.run_dir
 
 
