@@ -155,7 +155,11 @@ def validation_scores(model: Seq2Seq, data: TrainingData, config: Config, contex
 
 def train(config: Config, name: str, console: Console) -> Path:
     """Train the model ``config`` describes into a new run folder, and return that folder."""
-    _set_threads(config)
+    with _threads(config.train.threads):
+        return _train(config, name, console)
+
+
+def _train(config: Config, name: str, console: Console) -> Path:
     context = setup(config.train.device)
     try:
         torch.manual_seed(config.train.seed)
@@ -183,12 +187,17 @@ def resume(run_dir: Path, console: Console) -> Path:
     On a CPU the result is the very weights an uninterrupted run would have reached.
     """
     config = runs.load_run_config(run_dir)
-    _set_threads(config)
     checkpoint = runs.load_checkpoint(run_dir / runs.LAST)
     if "trainer" not in checkpoint:
         raise RunError(f"{run_dir / runs.LAST}: holds no training state to resume from")
     if checkpoint["trainer"]["finished"]:
         raise RunError(f"{run_dir}: training already finished ({checkpoint['trainer']['stop_reason']})")
+    # the thread count the run started with: sums split across threads round differently otherwise
+    with _threads(checkpoint["trainer"].get("threads") or config.train.threads):
+        return _resume(run_dir, config, checkpoint, console)
+
+
+def _resume(run_dir: Path, config: Config, checkpoint: dict, console: Console) -> Path:
     context = setup(config.train.device)
     try:
         data = prepare_data(config, load_tokenizers(config.data, run_dir), runs.load_vocabs(run_dir))
@@ -213,9 +222,20 @@ def _removed_on_error(run_dir: Path, context: Context):
         raise
 
 
-def _set_threads(config: Config) -> None:
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
+@contextlib.contextmanager
+def _threads(count: int):
+    """torch's intra-op thread count for one run (0: leave torch's default), restored afterwards.
+
+    A reduction split over 2 threads rounds differently from one over 1, so the count is part
+    of what makes a run reproducible; a library call must not leave it changed for its caller.
+    """
+    previous = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _run(trainer: Trainer) -> Path:
@@ -467,9 +487,12 @@ class Trainer:
 
     def _shared_state(self) -> dict:
         """What each process holds its own part of: its dropout RNG, its share of the window's loss."""
-        rng_states = self.context.gather([_rng_state(self.context.device)])
-        (window_loss,) = self.context.sum([float(self.window_loss)])
-        return {"torch_rng_states": [states[0] for states in rng_states], "window": [window_loss, self.window_tokens]}
+        shares = self.context.gather([(_rng_state(self.context.device), float(self.window_loss))])
+        return {
+            "torch_rng_states": [share[0][0] for share in shares],
+            "window_losses": [share[0][1] for share in shares],  # each process's own float32 running sum
+            "window_tokens": self.window_tokens,
+        }
 
     def state_dict(self, finished: bool = False, shared: dict | None = None) -> dict:
         """Where training stands: position in the data, RNG states (one per process), optimizer,
@@ -487,6 +510,7 @@ class Trainer:
             "kept": self.kept,
             "stalled": self.stalled,
             "elapsed": self._elapsed(),
+            "threads": torch.get_num_threads(),
             "finished": finished,
             "stop_reason": self.stop_reason,
         }
@@ -511,11 +535,19 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.kept = [tuple(k) for k in state["kept"]]
         self.stalled = state["stalled"]
-        # the window's loss so far was summed over processes when saved: rank 0 carries it
-        self.window_loss = torch.tensor(state["window"][0] if self.context.is_main else 0.0, device=self.context.device)
-        self.window_tokens = state["window"][1]
+        self.window_loss, self.window_tokens = self._window_from(state)
         self.start = time.perf_counter() - state["elapsed"]
         self.records = runs.read_metrics(self.run_dir, up_to_step=self.step, rewrite=self.context.is_main)
+
+    def _window_from(self, state: dict) -> tuple[torch.Tensor, int]:
+        """This process's running loss sum, as it was: a float32 sum continued from a rounded total
+        would drift in the last digit of the next ``train_loss``."""
+        if "window_losses" in state:
+            losses = state["window_losses"]
+            own = losses[self.context.rank] if len(losses) == self.context.world else (sum(losses) if self.context.is_main else 0.0)
+            return torch.tensor(own, device=self.context.device), state["window_tokens"]
+        total, tokens = state["window"]  # older runs kept the sum over processes
+        return torch.tensor(total if self.context.is_main else 0.0, device=self.context.device), tokens
 
 
 def peak_memory_mib() -> float | None:

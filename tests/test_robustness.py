@@ -54,22 +54,48 @@ def uninterrupted(tmp_path_factory) -> Path:
     return runs_dir / "default"
 
 
-@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_weights(uninterrupted, tmp_path, signal_number):
+def steps_in_first_epoch() -> int:
+    from seq2seq_cli.config import load_config
+    from seq2seq_cli.data import bucketed_batches
+    from seq2seq_cli.train import prepare_data
+
+    config = load_config(ROOT / "configs/default.yaml", SMALL)
+    return len(bucketed_batches(prepare_data(config).train, config.train.batch_size, rng=None))
+
+
+# Where the signal lands, chosen by call count (tests/interrupt_at.py), never by timing:
+MOMENTS = {
+    "mid-step": ("step", lambda: 30, signal.SIGINT),
+    "epoch boundary (last step of epoch 1)": ("step", steps_in_first_epoch, signal.SIGTERM),
+    "first step of epoch 2": ("step", lambda: steps_in_first_epoch() + 1, signal.SIGINT),
+    "mid-validation": ("validation", lambda: 1, signal.SIGTERM),
+    "while best.pt is written": ("checkpoint", lambda: 1, signal.SIGINT),
+    "while last.pt is written": ("checkpoint", lambda: 2, signal.SIGTERM),
+}
+
+
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_weights(uninterrupted, tmp_path, moment):
+    """The README's promise: on the same machine, torch version and thread count, bit for bit."""
+    kind, nth, signal_number = MOMENTS[moment]
     run_dir = tmp_path / "default"
-    process = subprocess.Popen(train_command(tmp_path), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: metrics_lines(run_dir) >= 1)
-    process.send_signal(signal_number)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 128 + signal_number, stderr
-    assert "Traceback" not in stderr
-    assert f"Resume with: s2s train --resume {run_dir}" in stderr
+    command = [sys.executable, "tests/interrupt_at.py", kind, str(nth()), signal_number.name, *train_command(tmp_path)[3:]]
+    process = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 128 + signal_number, process.stderr
+    assert "Traceback" not in process.stderr
+    assert f"Resume with: s2s train --resume {run_dir}" in process.stderr
     stopped_at = runs.load_checkpoint(run_dir / "last.pt")["step"]
     assert 0 < stopped_at < runs.load_checkpoint(uninterrupted / "last.pt")["step"]
 
-    result = run_cli("train", "--resume", str(run_dir))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1 if threads > 1 else 2)  # this process's own setting must not leak into the run
+    try:
+        result = run_cli("train", "--resume", str(run_dir))
+    finally:
+        torch.set_num_threads(threads)
     assert result.exit_code == 0, result.output
     assert f"resuming {run_dir} at step {stopped_at}" in result.stdout
+    assert torch.get_num_threads() == threads
     for name in ("last.pt", "best.pt"):
         expected, got = weights(uninterrupted / name), weights(run_dir / name)
         assert all(torch.equal(expected[k], got[k]) for k in expected), name
