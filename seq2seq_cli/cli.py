@@ -74,7 +74,10 @@ def train(
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run: RUN, or the newest.")] = False,
     run: Annotated[Optional[str], typer.Argument(help="With --resume: the run folder (or name in --runs-dir).")] = None,
-    runs_dir: RunsDirOption = Path("runs"),
+    runs_dir: Annotated[
+        Optional[Path],
+        typer.Option("--runs-dir", help="Where runs live; overrides train.runs_dir. [default: train.runs_dir, runs]"),
+    ] = None,
 ) -> None:
     """Train a model and checkpoint it to [bold]runs/<name>/[/], or [bold]--resume[/] one."""
     with user_errors():
@@ -88,16 +91,26 @@ def train(
                 raise S2SError("--resume continues a run with its saved config: drop --config and --set")
             from seq2seq_cli.runs import find_run
 
-            training.resume(find_run(run, runs_dir, need_checkpoint=False), console)
+            training.resume(find_run(run, runs_dir or Path("runs"), need_checkpoint=False), console)
             return
         if run is not None:
             raise S2SError(f"unexpected argument {run!r}: did you mean --resume {run}?")
         if config is None:
             raise S2SError("give --config FILE (or --resume RUN)")
-        from seq2seq_cli.config import load_config
+        from seq2seq_cli.config import load_config, unused_settings
 
         settings = load_config(config, overrides or [])
+        if runs_dir is not None:  # given on the command line: it wins over the config's train.runs_dir
+            settings.train.runs_dir = str(runs_dir)
+        for message in unused_settings(settings):
+            _warn(message)
         training.train(settings, settings.train.name or config.stem, console)
+
+
+def _warn(message: str) -> None:
+    from rich.markup import escape
+
+    _stderr().print(f"[yellow]warning:[/] {escape(message)}")
 
 
 BeamOption = Annotated[Optional[int], typer.Option("--beam", min=1, help="Beam size (1: greedy). [default: the run's decode.beam_size]")]
@@ -208,7 +221,7 @@ def evaluate(
         report, hypotheses = score(translator, data, align)
         output_file = output_file or run_dir / f"{data.stem}.hyp.txt"
         _write_lines(hypotheses, output_file)
-        (run_dir / f"{data.stem}.eval.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
+        _write_lines([json.dumps(report.as_dict(), indent=2)], run_dir / f"{data.stem}.eval.json")
         _print_report(report, data, output_file)
 
 

@@ -123,10 +123,47 @@ def _check_combinations(config: Config, source: str) -> None:
     model = config.model
     if (model.type == "transformer" or model.attention == "multihead") and model.hidden_size % model.heads:
         raise ConfigError(f"{source}: model.hidden_size ({model.hidden_size}) must be divisible by model.heads ({model.heads})")
-    if model.output == "adaptive" and model.tie_embeddings:
-        raise ConfigError(f"{source}: model.output: adaptive cannot be tied to the embeddings (model.tie_embeddings)")
-    if model.output == "adaptive" and config.train.label_smoothing:
+    if model.type == "gru" and model.output == "adaptive" and config.train.label_smoothing:
         raise ConfigError(f"{source}: train.label_smoothing needs model.output: softmax (adaptive has no smoothing)")
+    if config.data.max_len > config.decode.max_input_len:
+        raise ConfigError(
+            f"{source}: data.max_len ({config.data.max_len}) is larger than decode.max_input_len "
+            f"({config.decode.max_input_len}): validation could not translate the longest sentences it trains on"
+        )
+
+
+def unused_settings(config: Config) -> list[str]:
+    """One line for each key set away from its default that does nothing for this model.
+
+    Only a changed value is reported: every key at its default (a key left out, or a run's saved
+    config, which spells every default out) is silent.
+    """
+    model, train, data = config.model, config.train, config.data
+    gru, schedule = model.type == "gru", train.lr_schedule
+    unused = [  # (when, keys that then do nothing, why)
+        (not gru, ("model.attention", "model.embed_dim", "model.bidirectional", "model.output", "model.adaptive_cutoffs"),
+         f"for model.type: {model.type}"),
+        (gru, ("model.ff_dim", "model.tie_embeddings"), f"for model.type: {model.type}"),
+        (gru and model.attention != "multihead", ("model.heads",), f"for model.attention: {model.attention}"),
+        (gru and model.output != "adaptive", ("model.adaptive_cutoffs",), f"with model.output: {model.output}"),
+        (schedule == "plateau", ("train.warmup_steps",), "with train.lr_schedule: plateau"),
+        (schedule != "plateau", ("train.lr_decay", "train.lr_patience", "train.min_lr"), f"with train.lr_schedule: {schedule}"),
+        (schedule == "plateau" and train.lr_decay >= 1.0, ("train.lr_patience", "train.min_lr"),
+         "with train.lr_decay: 1 (never lowered)"),
+        (data.tokenizer == "word", ("data.sentencepiece_type", "data.vocab_size"), "with data.tokenizer: word"),
+        (bool(data.val), ("data.val_split",), "when data.val is given"),
+    ]
+    defaults = Config()
+    return [
+        f"{key} does nothing {why}"
+        for applies, keys, why in unused if applies
+        for key in keys if _setting(config, key) != _setting(defaults, key)
+    ]
+
+
+def _setting(config: Config, key: str) -> Any:
+    section, name = key.split(".")
+    return getattr(getattr(config, section), name)
 
 
 def parse_duration(text: str, key: str = "train.max_time") -> float:

@@ -13,8 +13,9 @@ from typing import Sequence
 
 import torch
 
-from seq2seq_cli.data import read_pairs
+from seq2seq_cli.data import Pair, read_pairs
 from seq2seq_cli.errors import DataError
+from seq2seq_cli.tokenizers import merge_attention
 from seq2seq_cli.translator import Translator
 
 Alignment = set[tuple[int, int]]  # (source index, target index)
@@ -76,6 +77,18 @@ def alignment_scores(attention: Sequence[torch.Tensor], gold: Sequence[Alignment
     return agreement, aer
 
 
+def word_attention(translator: Translator, pair: Pair, attention: torch.Tensor, data: str | Path) -> torch.Tensor:
+    """A reading's attention between s2s's word tokens, the units gold alignments count in:
+    subword pieces merged as ``s2s attend`` draws them (a word tokeniser's tokens are the words)."""
+    src_tokenizer, tgt_tokenizer = translator.src_tokenizer, translator.tgt_tokenizer
+    try:
+        rows = tgt_tokenizer.word_tokens(pair.target, tgt_tokenizer.tokens(pair.target))
+        columns = src_tokenizer.word_tokens(pair.source, translator.tokens(pair.source))
+    except DataError as exc:
+        raise DataError(f"{data}:{pair.line}: {exc}") from None
+    return merge_attention(attention, rows, columns)
+
+
 def corpus_scores(
     hypotheses: Sequence[str], references: Sequence[str], lowercase: bool = False
 ) -> tuple[float, str, float, str]:
@@ -110,6 +123,7 @@ def evaluate(translator: Translator, data: str | Path, alignments: str | Path | 
     )
     if alignments is not None:
         gold = read_alignments(alignments, len(pairs))
-        agreement, aer = alignment_scores([r.attention for r in readings], gold)
+        attention = [word_attention(translator, pair, r.attention, data) for pair, r in zip(pairs, readings)]
+        agreement, aer = alignment_scores(attention, gold)
         report.alignment_agreement, report.aer = round(agreement, 4), round(aer, 4)
     return report, hypotheses

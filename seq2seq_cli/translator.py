@@ -19,7 +19,7 @@ from seq2seq_cli.data import Vocab, pad_sources, tokenize
 from seq2seq_cli.errors import DataError, RunError
 from seq2seq_cli.model import Seq2Seq, build_model
 from seq2seq_cli.search import Hypothesis, max_output_lengths, search
-from seq2seq_cli.tokenizers import Tokenizer, load_tokenizers, merge_pieces
+from seq2seq_cli.tokenizers import Tokenizer, load_tokenizers, merge_attention, merge_pieces
 
 
 @dataclass
@@ -45,11 +45,7 @@ class Translation:
     def by_words(self) -> Translation:
         """Subword pieces merged back into words: attention summed over a word's source pieces
         (what it attends to, as a whole) and averaged over its output pieces."""
-        weights = self.attention
-        rows = [weights[group].mean(dim=0) for group in self.output_words]
-        rows += [weights[len(self.output) :]] if weights.size(0) > len(self.output) else []
-        weights = torch.cat([r if r.dim() == weights.dim() else r.unsqueeze(0) for r in rows], dim=0)
-        weights = torch.stack([weights[..., group].sum(dim=-1) for group in self.source_words], dim=-1)
+        weights = merge_attention(self.attention, self.output_words, self.source_words)
         single = [[i] for i in range(len(self.output_words))]
         return Translation(
             merge_pieces(self.source, self.source_words), merge_pieces(self.output, self.output_words), weights,

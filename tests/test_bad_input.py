@@ -134,3 +134,9 @@ def test_attend_rejects_an_unknown_image_type(seed_run, runs_dir, tmp_path):
 def test_missing_input_file(seed_run, runs_dir, tmp_path):
     result = run_cli("translate", "--runs-dir", str(runs_dir), "--input", str(tmp_path / "none.txt"))
     assert_one_line_error(result, "none.txt: no such file")
+
+
+def test_training_sentences_longer_than_translation_accepts_are_refused_before_training(tmp_path):
+    result = _train("configs/seed.yaml", tmp_path, "--set", "decode.max_input_len=8")
+    assert_one_line_error(result, "configs/seed.yaml: data.max_len (10) is larger than decode.max_input_len (8)")
+    assert not (tmp_path / "runs").exists()

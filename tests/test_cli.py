@@ -110,3 +110,34 @@ def test_module_entry_point_and_help_do_not_import_torch():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
     result = subprocess.run([sys.executable, "-m", "seq2seq_cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "translate" in result.stdout
+
+
+def test_version_is_the_installed_packages():
+    from importlib.metadata import version
+
+    result = run_cli("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"s2s {version('s2s')}\n"
+
+
+def test_runs_dir_given_on_the_command_line_is_where_a_new_run_goes(tmp_path):
+    import yaml
+
+    configured, given = tmp_path / "configured", tmp_path / "given"
+    short = ["-c", "configs/seed.yaml", "--set", "train.epochs=1", "--set", f"train.runs_dir={configured}"]
+    result = run_cli("train", *short, "--runs-dir", str(given))
+    assert result.exit_code == 0, result.output
+    assert (given / "seed" / "best.pt").is_file() and not configured.exists()
+    assert yaml.safe_load((given / "seed" / "config.yaml").read_text())["train"]["runs_dir"] == str(given)
+    result = run_cli("train", *short)  # no --runs-dir: the config's train.runs_dir, not the option's default
+    assert result.exit_code == 0, result.output
+    assert (configured / "seed" / "best.pt").is_file()
+
+
+def test_a_setting_the_model_does_not_use_is_a_warning_once_not_in_every_later_command(tmp_path):
+    result = run_cli("train", "-c", "configs/seed.yaml", "--set", "train.epochs=1", "--set", f"train.runs_dir={tmp_path}",
+                     "--set", "model.ff_dim=64")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == ["warning: model.ff_dim does nothing for model.type: gru"]
+    result = run_cli("translate", "--runs-dir", str(tmp_path), "i am a student")  # reads the saved config, every default in it
+    assert result.exit_code == 0 and result.stderr == ""

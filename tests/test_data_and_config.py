@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from seq2seq_cli.config import load_config
+from seq2seq_cli.config import load_config, unused_settings
 from seq2seq_cli.data import Example, Vocab, bucketed_batches, collate, read_pairs, tokenize
 from seq2seq_cli.errors import ConfigError
 
@@ -93,3 +93,54 @@ def test_max_time_accepts_durations(tmp_path):
     path.write_text("data: {train: x.tsv}\ntrain: {max_time: soon}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="train.max_time: expected a duration"):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    "overrides,warnings",
+    [
+        (["model.type=transformer", "model.bidirectional=false", "model.attention=luong-dot", "model.embed_dim=64",
+          "model.output=adaptive", "model.adaptive_cutoffs=[100]"],
+         ["model.attention does nothing for model.type: transformer", "model.embed_dim does nothing for model.type: transformer",
+          "model.bidirectional does nothing for model.type: transformer", "model.output does nothing for model.type: transformer",
+          "model.adaptive_cutoffs does nothing for model.type: transformer"]),
+        (["model.tie_embeddings=true", "model.ff_dim=64", "model.heads=8"],
+         ["model.ff_dim does nothing for model.type: gru", "model.tie_embeddings does nothing for model.type: gru",
+          "model.heads does nothing for model.attention: bahdanau"]),
+        (["model.attention=multihead", "model.heads=8"], []),
+        (["model.adaptive_cutoffs=[100]"], ["model.adaptive_cutoffs does nothing with model.output: softmax"]),
+        (["train.warmup_steps=100"], ["train.warmup_steps does nothing with train.lr_schedule: plateau"]),
+        (["train.lr_schedule=inverse-sqrt", "train.lr_decay=0.7", "train.lr_patience=5", "train.min_lr=0.0",
+          "train.warmup_steps=100"],
+         [f"train.{key} does nothing with train.lr_schedule: inverse-sqrt" for key in ("lr_decay", "lr_patience", "min_lr")]),
+        (["train.lr_decay=1", "train.lr_patience=5"], ["train.lr_patience does nothing with train.lr_decay: 1 (never lowered)"]),
+        (["data.vocab_size=500", "data.sentencepiece_type=unigram"],
+         [f"data.{key} does nothing with data.tokenizer: word" for key in ("sentencepiece_type", "vocab_size")]),
+        (["data.tokenizer=sentencepiece", "data.vocab_size=500"], []),
+        (["data.val=v.tsv", "data.val_split=0.2"], ["data.val_split does nothing when data.val is given"]),
+    ],
+)
+def test_a_key_that_does_nothing_for_the_chosen_model_is_named(tmp_path, overrides, warnings):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {train: x.tsv}\n", encoding="utf-8")
+    assert unused_settings(load_config(path, overrides)) == warnings
+
+
+def test_defaults_and_a_runs_saved_config_warn_about_nothing(tmp_path):
+    """A saved config spells out every default (model.attention, model.ff_dim ... for any model): none of them warns."""
+    from seq2seq_cli.config import save_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {train: x.tsv}\nmodel: {type: transformer}\ntrain: {lr_schedule: inverse-sqrt}\n", encoding="utf-8")
+    config = load_config(path)
+    assert unused_settings(config) == []
+    save_config(config, tmp_path / "saved.yaml")
+    assert "attention: bahdanau" in (tmp_path / "saved.yaml").read_text()
+    assert unused_settings(load_config(tmp_path / "saved.yaml")) == []
+
+
+def test_training_sentences_longer_than_translation_accepts_are_a_config_error(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {train: x.tsv, max_len: 300}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"c.yaml: data.max_len \(300\) is larger than decode.max_input_len \(256\)"):
+        load_config(path)
+    assert load_config(path, ["decode.max_input_len=300"]).data.max_len == 300

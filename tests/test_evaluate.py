@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from seq2seq_cli.errors import DataError
 from seq2seq_cli.evaluate import alignment_scores, read_alignments
 from seq2seq_cli.translator import replace_unknown
 from tests.conftest import SEED_PAIRS, run_cli
+from tests.test_bad_input import assert_one_line_error
 
 
 def one_hot_rows(columns: list[int], width: int) -> torch.Tensor:
@@ -59,7 +61,21 @@ def test_detokenize_undoes_tokenize(text):
     assert detokenize(tokenize(text, lowercase=False)) == text
 
 
-def test_evaluate_scores_a_run_and_its_attention(seed_run, runs_dir, tmp_path):
+def test_evaluate_scores_a_run_and_its_attention(seed_run, runs_dir, tmp_path, monkeypatch):
+    from seq2seq_cli.translator import Translator
+
+    real_reading = Translator.read_references
+
+    def on_the_same_position(self, sources, targets, batch_size=64):
+        """The model's own reading of the references, its attention replaced by a known one:
+        target word t attends to source word t."""
+        readings = real_reading(self, sources, targets, batch_size)
+        for reading in readings:
+            steps, width = reading.attention.shape
+            reading.attention = one_hot_rows([min(t, width - 1) for t in range(steps)], width)
+        return readings
+
+    monkeypatch.setattr(Translator, "read_references", on_the_same_position)
     align = tmp_path / "seed.align"
     align.write_text("0-0 1-1 3-2\n0-0 1-1 3-2\n0-0 1-1 3-2\n0-0 1-1 2-2\n0-0 1-1 2-2\n", encoding="utf-8")
     hyps = tmp_path / "hyps.txt"
@@ -69,7 +85,38 @@ def test_evaluate_scores_a_run_and_its_attention(seed_run, runs_dir, tmp_path):
     assert hyps.read_text(encoding="utf-8").splitlines() == [t for _, t in SEED_PAIRS]
     report = json.loads((seed_run / "seed.eval.json").read_text())
     assert report["exact_match"] == 1.0 and report["token_accuracy"] == 1.0
-    assert 0.0 <= report["alignment_agreement"] <= 1.0 and 0.0 <= report["aer"] <= 1.0
+    # links 0-0 1-1 2-2: two of three gold links in each of the first three pairs, all three in the last two:
+    # 12 of 15 target words hit a gold link; AER = 1 - 2 * 12 / (15 predicted + 15 gold)
+    assert (report["alignment_agreement"], report["aer"]) == (0.8, 0.2)
+    assert re.search(r"top-attended source word is gold\s*│\s*80.0%", result.stdout)
+    assert re.search(r"alignment error rate \(AER\)\s*│\s*20.0%", result.stdout)
+
+
+@pytest.mark.parametrize("blocked", ["seed.hyp.txt", "seed.eval.json"])
+def test_evaluate_says_which_file_it_could_not_write(seed_run, tmp_path, blocked):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(seed_run, run, ignore=shutil.ignore_patterns("*.hyp.txt", "*.eval.json"))
+    (run / blocked).mkdir()  # a write there fails, as in a read-only or full folder (and even for root)
+    result = run_cli("evaluate", "--run", str(run), "--data", "data/seed.tsv")
+    assert_one_line_error(result, f"{run / blocked}: cannot write (Is a directory)")
+
+
+def test_evaluate_in_a_read_only_run_folder_is_a_clear_error(seed_run, tmp_path):
+    import os
+    import shutil
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders; the test above blocks the files instead")
+    run = tmp_path / "run"
+    shutil.copytree(seed_run, run, ignore=shutil.ignore_patterns("*.hyp.txt", "*.eval.json"))
+    run.chmod(0o555)
+    try:
+        result = run_cli("evaluate", "--run", str(run), "--data", "data/seed.tsv")
+    finally:
+        run.chmod(0o755)
+    assert_one_line_error(result, f"{run / 'seed.hyp.txt'}: cannot write (Permission denied)")
 
 
 def test_translate_nbest_and_json(seed_run, runs_dir):
@@ -92,3 +139,22 @@ def test_greedy_and_beam_both_translate_the_seed_pairs(seed_run, runs_dir, beam)
     sources = "\n".join(s for s, _ in SEED_PAIRS)
     result = run_cli("translate", "--runs-dir", str(runs_dir), "--beam", beam, "-", input=sources)
     assert result.stdout.splitlines() == [t for _, t in SEED_PAIRS]
+
+
+def test_without_unk_replace_an_unknown_word_stays_unk(tmp_path):
+    """Names seen once are <unk> (data.min_freq: 2): the model learns to write <unk> where a name goes."""
+    from seq2seq_cli.translator import Translator
+
+    data = tmp_path / "names.tsv"
+    people = [("i", "je")] * 3 + [("you", "tu")] * 3
+    names = ["paris", "rome", "oslo", "lima", "kyiv", "bern"]
+    data.write_text("".join(f"{en} see {name}\t{fr} vois {name}\n" for (en, fr), name in zip(people, names)))
+    result = run_cli("train", "-c", "configs/seed.yaml", "--set", f"data.train={data}", "--set", f"data.val={data}",
+                     "--set", "data.min_freq=2", "--set", "decode.unk_replace=false", "--set", "train.epochs=30",
+                     "--set", f"train.runs_dir={tmp_path}")
+    assert result.exit_code == 0, result.output
+    result = run_cli("translate", "--runs-dir", str(tmp_path), "i see london")
+    assert result.exit_code == 0 and "unknown words read as <unk>: london" in result.stderr
+    assert result.stdout == "je vois <unk>\n"
+    replaced = Translator.from_run(tmp_path / "seed").with_decoding(unk_replace=True).translate(["i see london"])[0]
+    assert replaced.output[:2] == ["je", "vois"] and replaced.output[2] in ("i", "see", "london")  # the most attended

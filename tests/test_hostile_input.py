@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from seq2seq_cli.config import load_config
 from seq2seq_cli.data import read_pairs, tokenize
 from seq2seq_cli.errors import S2SError
+from tests.conftest import run_cli
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 TSV_BYTES = st.binary(max_size=300) | st.lists(
@@ -67,14 +68,27 @@ def test_translate_takes_any_unicode_string(translator, text):
     assert isinstance(translation.text, str)
 
 
-@pytest.mark.parametrize(
-    "text",
-    ["", "   \t ", "\x00\x07\x1b[31m", "مرحبا بالعالم", "שלום עולם", "\u202eevil\u202c", "🙂🚗 🇫🇷", "i am a student " * 2500],
-)
-def test_translate_answers_awkward_input_in_bounded_time(translator, text):
+AWKWARD = {  # input -> the unknown words it is read with (it translates, exit 0), or the one-line error refusing it
+    "": "error: empty sentence: nothing to translate",
+    "   \t ": "error: empty sentence: nothing to translate",
+    "\x00\x07\x1b[31m": "warning: unknown words read as <unk>: [, 31m",  # control characters are dropped
+    "مرحبا بالعالم": "warning: unknown words read as <unk>: مرحبا, بالعالم",
+    "שלום עולם": "warning: unknown words read as <unk>: שלום, עולם",
+    "\u202eevil\u202c": "warning: unknown words read as <unk>: evil",  # bidi overrides are dropped
+    "🙂🚗 🇫🇷": "warning: unknown words read as <unk>: 🙂, 🚗, 🇫, 🇷",
+    "i am a student " * 2500:
+        "error: input has 10000 tokens; this model translates at most 256 (decode.max_input_len): i am a student i am ...",
+}
+
+
+@pytest.mark.parametrize("text", AWKWARD, ids=range(len(AWKWARD)))
+def test_translate_answers_awkward_input_in_bounded_time(seed_run, text):
     start = time.perf_counter()
-    try:
-        translator.translate([text])
-    except S2SError:
-        pass
+    result = run_cli("translate", "--run", str(seed_run), text)
     assert time.perf_counter() - start < 5
+    assert "Traceback" not in result.output
+    assert result.stderr.splitlines() == [AWKWARD[text]]
+    if AWKWARD[text].startswith("error:"):
+        assert result.exit_code == 2 and result.stdout == ""
+    else:
+        assert result.exit_code == 0 and len(result.stdout.splitlines()) == 1

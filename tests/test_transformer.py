@@ -130,6 +130,44 @@ def test_attend_draws_layers_heads_and_grids(transformer_run, tmp_path, options)
     assert out.read_bytes().startswith(b"\x89PNG")
 
 
+# (layer, head) asked for -> the slice of the decoder's attention (steps, layers, heads, source) that must be drawn
+HEADS = {
+    ("0", "2"): lambda a: a[:, 0, 2], ("1", "0"): lambda a: a[:, 1, 0], ("0", None): lambda a: a[:, 0].mean(dim=1),
+    (None, "3"): lambda a: a[:, 1, 3], (None, None): lambda a: a[:, 1].mean(dim=1),
+}
+
+
+@pytest.mark.parametrize("layer,head", HEADS)
+def test_attend_draws_the_head_it_is_asked_for(transformer_run, tmp_path, monkeypatch, layer, head):
+    from seq2seq_cli import plot
+    from seq2seq_cli.translator import Translator
+
+    drawn = []
+    monkeypatch.setattr(plot, "plot_attention", lambda source, output, weights, *rest: drawn.append(weights))
+    options = [*(["--layer", layer] if layer else []), *(["--head", head] if head else [])]
+    result = run_cli("attend", "--run", str(transformer_run), "--out", str(tmp_path / "h.png"), *options, "she is a doctor")
+    assert result.exit_code == 0, result.output
+    attention = Translator.from_run(transformer_run).translate(["she is a doctor"])[0].attention  # what the model did
+    assert attention.shape[1:3] == (2, 4)
+    expected = HEADS[layer, head](attention)
+    assert torch.equal(drawn[0], expected)
+    others = [attention[:, lay, h] for lay in range(2) for h in range(4)]
+    assert sum(torch.equal(drawn[0], other) for other in others) == (head is not None)  # that head, and no other
+
+
+def test_attend_grid_draws_every_head_of_the_layer(transformer_run, tmp_path, monkeypatch):
+    from seq2seq_cli import plot
+    from seq2seq_cli.translator import Translator
+
+    drawn = []
+    monkeypatch.setattr(plot, "_plot_heads", lambda source, output, weights, *rest: drawn.append(weights))
+    for options in (["--grid"], ["--grid", "--layer", "0"]):
+        result = run_cli("attend", "--run", str(transformer_run), "--out", str(tmp_path / "g.png"), *options, "he is a teacher")
+        assert result.exit_code == 0, result.output
+    attention = Translator.from_run(transformer_run).translate(["he is a teacher"])[0].attention
+    assert torch.equal(drawn[0], attention[:, 1]) and torch.equal(drawn[1], attention[:, 0])
+
+
 def test_attend_rejects_a_head_that_does_not_exist(transformer_run, tmp_path):
     result = run_cli("attend", "--run", str(transformer_run), "--out", str(tmp_path / "x.png"), "--head", "9")
     assert result.exit_code == 2 and "--head 9: this model has heads 0 to 3" in result.stderr
