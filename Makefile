@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test
+.PHONY: demo test lint
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,5 +16,8 @@ demo: $(INSTALLED)
 	$(BIN)/s2s translate "i am a student"
 	$(BIN)/s2s attend --out heatmap.png "the red car is small"
 
-test: $(INSTALLED)
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+
+test: lint
 	$(BIN)/python -m pytest -q

@@ -35,7 +35,9 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as runs_dir:
         for kind in TYPES:
-            config = load_config(args.config, [*args.set, f"model.attention={kind}", f"train.runs_dir={runs_dir}", "decode.beam_size=1"])
+            config = load_config(
+                args.config, [*args.set, f"model.attention={kind}", f"train.runs_dir={runs_dir}", "decode.beam_size=1"]
+            )
             start = time.perf_counter()
             run_dir = train(config, kind, console)
             seconds = time.perf_counter() - start

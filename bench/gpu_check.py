@@ -23,8 +23,9 @@ sys.path.insert(0, str(ROOT))
 from seq2seq_cli.config import load_config  # noqa: E402
 from seq2seq_cli.data import bucketed_batches, collate  # noqa: E402
 from seq2seq_cli.model import build_model  # noqa: E402
+from seq2seq_cli.prepare import prepare_data, read_training_pairs  # noqa: E402
 from seq2seq_cli.tokenizers import train_tokenizers  # noqa: E402
-from seq2seq_cli.train import batch_loss, prepare_data, read_training_pairs  # noqa: E402
+from seq2seq_cli.validation import batch_loss  # noqa: E402
 
 CONFIGS = {"gru": "configs/multi30k-en-fr.yaml", "transformer": "configs/multi30k-en-fr-transformer.yaml"}
 
@@ -75,7 +76,10 @@ def main() -> None:
             for precision, (speed, loss) in results.items():
                 print(f"| {name} | {precision} | {speed:,.0f} | {loss:.4f} |", flush=True)
             (fp32_speed, fp32_loss), (bf16_speed, bf16_loss) = results["fp32"], results["bf16"]
-            print(f"| {name} | bf16/fp32 | {bf16_speed / fp32_speed:.2f}x | {100 * (bf16_loss / fp32_loss - 1):+.2f}% |", flush=True)
+            print(
+                f"| {name} | bf16/fp32 | {bf16_speed / fp32_speed:.2f}x | {100 * (bf16_loss / fp32_loss - 1):+.2f}% |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import re
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -38,7 +38,8 @@ from seq2seq_cli.attention import Memory  # noqa: E402
 from seq2seq_cli.config import load_config  # noqa: E402
 from seq2seq_cli.data import Vocab, bucketed_batches, collate  # noqa: E402
 from seq2seq_cli.model import build_model  # noqa: E402
-from seq2seq_cli.train import batch_loss, prepare_data  # noqa: E402
+from seq2seq_cli.prepare import prepare_data  # noqa: E402
+from seq2seq_cli.validation import batch_loss  # noqa: E402
 
 CONFIG = ROOT / "configs" / "multi30k-en-fr.yaml"
 S2S = [sys.executable, "-m", "seq2seq_cli"]
@@ -308,7 +309,8 @@ def variant_cells(v: dict, peak: float) -> dict[str, str]:
     best = max(v["records"], key=lambda x: x["val_bleu"] or 0)
     return dict(zip(TARGETS, [
         f"{train['tokens_per_s']:,.0f} target tokens/s",
-        f"{achieved:.1f} GFLOP/s = {100 * achieved / peak:.0f}% of peak ({train['flops_per_token'] / 1e6:.1f} MFLOP per target token)",
+        f"{achieved:.1f} GFLOP/s = {100 * achieved / peak:.0f}% of peak "
+        f"({train['flops_per_token'] / 1e6:.1f} MFLOP per target token)",
         f"{v['floor']:,.0f} target tokens/s; s2s is {train['tokens_per_s'] / v['floor']:.1f}× faster",
         f"{v['peak_gib']:.2f} GiB" if v["peak_gib"] is not None else "not measured (run reused)",
         f"{greedy.sentences_per_s:,.0f} sentences/s, BLEU {greedy.bleu:.2f}",
@@ -346,7 +348,8 @@ def render(r: dict) -> str:
             "",
             "| minutes | epoch | step | val BLEU | val loss | tokens/s |",
             "| ---: | ---: | ---: | ---: | ---: | ---: |",
-            *[f"| {x['elapsed'] / 60:.1f} | {x['epoch']} | {x['step']} | {x['val_bleu']:.2f} | {x['val_loss']:.3f} | {x['tokens_per_s']:,.0f} |"
+            *[f"| {x['elapsed'] / 60:.1f} | {x['epoch']} | {x['step']} | {x['val_bleu']:.2f} | {x['val_loss']:.3f} "
+              f"| {x['tokens_per_s']:,.0f} |"
               for x in v["records"]],
             "",
             f"Where {label} training time goes (torch.profiler, 20 training steps, self CPU time):",

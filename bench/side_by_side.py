@@ -1,6 +1,6 @@
 """Two trainings at once on one machine: does each still get its share of the cores?
 
-    python bench/concurrent.py [--seconds 40] [--env OMP_WAIT_POLICY=ACTIVE ...] [--out bench/CONCURRENT.md]
+    python bench/side_by_side.py [--seconds 40] [--env OMP_WAIT_POLICY=ACTIVE ...] [--out bench/CONCURRENT.md]
 
 Trains configs/default.yaml for a fixed wall-clock budget (train.max_time) alone, then two copies
 started together, and reports each run's target tokens/s from its metrics.jsonl. The figure that
@@ -18,7 +18,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +39,9 @@ def start_training(runs_dir: Path, name: str, seconds: int, env: dict[str, str])
         "--set", f"train.runs_dir={runs_dir}", "--set", f"train.name={name}",
         "--set", f"train.max_time={seconds}s", "--set", "train.epochs=100",
     ]
-    return subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
 
 
 def tokens_per_second(run_dir: Path) -> float:

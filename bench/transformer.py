@@ -49,7 +49,8 @@ def main() -> None:
         "",
         "| decoding on test2016 | BLEU | chrF | sentences/s |",
         "| --- | ---: | ---: | ---: |",
-        *[f"| {'greedy' if b == 1 else f'beam {b}'}{'' if c else ', no cache (whole prefix every step)'} | {r.bleu:.2f} | {r.chrf:.1f} | {r.sentences_per_s:,.1f} |"
+        *[f"| {'greedy' if b == 1 else f'beam {b}'}{'' if c else ', no cache (whole prefix every step)'} "
+          f"| {r.bleu:.2f} | {r.chrf:.1f} | {r.sentences_per_s:,.1f} |"
           for b, c, r in rows],
         "",
         f"The key/value cache makes beam-5 decoding {cached / uncached:.1f}× faster, with identical output "

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -113,17 +114,27 @@ def _warn(message: str) -> None:
     _stderr().print(f"[yellow]warning:[/] {escape(message)}")
 
 
-BeamOption = Annotated[Optional[int], typer.Option("--beam", min=1, help="Beam size (1: greedy). [default: the run's decode.beam_size]")]
+BeamOption = Annotated[
+    Optional[int], typer.Option("--beam", min=1, help="Beam size (1: greedy). [default: the run's decode.beam_size]")
+]
 
 
 @app.command()
 def translate(
-    text: Annotated[Optional[str], typer.Argument(help="Sentence to translate, or - to read one sentence a line from stdin.")] = None,
+    text: Annotated[
+        Optional[str], typer.Argument(help="Sentence to translate, or - to read one sentence a line from stdin.")
+    ] = None,
     input_file: Annotated[Optional[Path], typer.Option("--input", "-i", help="File with one sentence a line.")] = None,
-    output_file: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write translations here instead of stdout.")] = None,
+    output_file: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Write translations here instead of stdout.")
+    ] = None,
     beam: BeamOption = None,
-    nbest: Annotated[int, typer.Option("--nbest", min=1, help="Translations per sentence, best first (i ||| text ||| score).")] = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line: tokens, score and attention of each translation.")] = False,
+    nbest: Annotated[
+        int, typer.Option("--nbest", min=1, help="Translations per sentence, best first (i ||| text ||| score).")
+    ] = 1,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object a line: tokens, score and attention of each translation.")
+    ] = False,
     run: RunOption = None,
     runs_dir: RunsDirOption = Path("runs"),
 ) -> None:
@@ -172,8 +183,12 @@ def _write_lines(lines: list[str], output_file: Optional[Path]) -> None:
 def attend(
     text: Annotated[str, typer.Argument(help="Sentence whose attention to draw.")] = DEFAULT_SENTENCE,
     out: Annotated[Path, typer.Option("--out", "-o", help="Image file: .png, .svg or .pdf.")] = Path("attention.png"),
-    style: Annotated[str, typer.Option("--style", help="grid (dark, cell borders) or annotated (light, weights printed).")] = "grid",
-    layer: Annotated[Optional[int], typer.Option("--layer", help="Multi-head models: which decoder layer. [default: the last]")] = None,
+    style: Annotated[
+        str, typer.Option("--style", help="grid (dark, cell borders) or annotated (light, weights printed).")
+    ] = "grid",
+    layer: Annotated[
+        Optional[int], typer.Option("--layer", help="Multi-head models: which decoder layer. [default: the last]")
+    ] = None,
     head: Annotated[Optional[int], typer.Option("--head", help="Multi-head models: which head. [default: their average]")] = None,
     grid: Annotated[bool, typer.Option("--grid", help="Multi-head models: every head of the layer in one image.")] = False,
     pieces: Annotated[bool, typer.Option("--pieces", help="Subword models: draw the pieces, not whole words.")] = False,
@@ -202,9 +217,14 @@ def attend(
 @app.command()
 def evaluate(
     data: Annotated[Path, typer.Option("--data", "-d", help="TSV of source<TAB>reference pairs.")],
-    align: Annotated[Optional[Path], typer.Option("--align", help="Gold word alignments (Pharaoh, one line a pair): score the attention too.")] = None,
+    align: Annotated[
+        Optional[Path],
+        typer.Option("--align", help="Gold word alignments (Pharaoh, one line a pair): score the attention too."),
+    ] = None,
     beam: BeamOption = None,
-    output_file: Annotated[Optional[Path], typer.Option("--output", "-o", help="Hypotheses file. [default: <run>/<data name>.hyp.txt]")] = None,
+    output_file: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Hypotheses file. [default: <run>/<data name>.hyp.txt]")
+    ] = None,
     run: RunOption = None,
     runs_dir: RunsDirOption = Path("runs"),
 ) -> None:

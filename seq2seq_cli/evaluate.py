@@ -7,9 +7,9 @@ their signature; they are computed on detokenised hypotheses against the raw ref
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -118,7 +118,8 @@ def evaluate(translator: Translator, data: str | Path, alignments: str | Path | 
     decode = translator.config.decode
     report = Report(
         sentences=len(pairs), bleu=round(bleu, 2), bleu_signature=bleu_signature, chrf=round(chrf, 2),
-        chrf_signature=chrf_signature, exact_match=round(exact, 4), token_accuracy=round(accuracy, 4), sentences_per_s=round(len(pairs) / elapsed, 1),
+        chrf_signature=chrf_signature, exact_match=round(exact, 4), token_accuracy=round(accuracy, 4),
+        sentences_per_s=round(len(pairs) / elapsed, 1),
         decode={"beam_size": decode.beam_size, "length_penalty": decode.length_penalty},
     )
     if alignments is not None:

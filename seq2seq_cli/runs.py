@@ -1,7 +1,8 @@
 """Run folders: create them, find the newest, write checkpoints atomically, load them safely.
 
 A run folder describes itself: the resolved config, both vocabularies and the weights are
-all that translating needs; nothing points back at the training data.
+all that translating needs; nothing points back at the training data (only ``--resume``
+checks, by the fingerprint in ``last.pt``, that it still reads the same files).
 """
 
 from __future__ import annotations

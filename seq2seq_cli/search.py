@@ -142,7 +142,9 @@ def beam_search(
     return [[f.hypothesis for f in sorted(found, key=lambda f: -f.normalized)[:n_best]] for found in finished]
 
 
-def _collect(finished, live: list[int], ended, scores, history, attention, src_lens: list[int], length: int, alpha: float) -> None:
+def _collect(
+    finished, live: list[int], ended, scores, history, attention, src_lens: list[int], length: int, alpha: float
+) -> None:
     """Move hypotheses that just ended into their sentence's finished list (one host copy for all)."""
     where = ended.nonzero()  # (ended, 2): live sentence, slot
     if not len(where):

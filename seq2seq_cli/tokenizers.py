@@ -7,8 +7,9 @@ sentencepiece), so translating never depends on the training data.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Protocol, Sequence
+from typing import Protocol
 
 import torch
 

@@ -1,4 +1,9 @@
-"""The training loop: data preparation, mini-batch updates, validation, checkpoints and stopping."""
+"""The training loop: mini-batch updates, when to validate and checkpoint, Ctrl-C and resume.
+
+The rest of training lives beside it: preparing the data in ``prepare.py``, validation scores in
+``validation.py``, which validation is best (and when to stop early) in ``scoreboard.py``, and what
+is printed and drawn in ``report.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,149 +13,21 @@ import random
 import shutil
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from seq2seq_cli import runs
+from seq2seq_cli import report, runs
 from seq2seq_cli.config import Config, TrainConfig, parse_duration, save_config
-from seq2seq_cli.data import Batch, Example, Pair, Vocab, bucketed_batches, collate, read_pairs, tokenize
+from seq2seq_cli.data import Batch, bucketed_batches, collate
 from seq2seq_cli.distributed import SINGLE, Context, setup, teardown
-from seq2seq_cli.errors import DataError, RunError, S2SError, TrainingError, TrainingInterrupted
-from seq2seq_cli.model import Seq2Seq, build_model, parameter_counts
-from seq2seq_cli.tokenizers import Tokenizer, WordTokenizer, load_tokenizers, train_tokenizers
-
-Tokenised = tuple[list[str], list[str], Pair]  # source tokens, target tokens, the raw pair
-
-
-@dataclass
-class TrainingData:
-    train: list[Example]
-    val: list[Example]
-    val_pairs: list[Pair]  # the raw text of ``val``, for BLEU against untouched references
-    src_vocab: Vocab
-    tgt_vocab: Vocab
-    tokenizers: tuple[Tokenizer, Tokenizer]
-    too_long: int  # training pairs dropped for exceeding data.max_len
-
-
-def read_training_pairs(config: Config) -> tuple[list[Pair], list[Pair]]:
-    """Training and validation pairs, checked line by line (a held-out split when no val file is given)."""
-    data = config.data
-    train_pairs = _with_words(read_pairs(data.train), data.train, data.lowercase)
-    if data.val:
-        return train_pairs, _with_words(read_pairs(data.val), data.val, data.lowercase)
-    return _split(train_pairs, data.val_split, config.train.seed)
-
-
-def prepare_data(
-    config: Config,
-    tokenizers: tuple[Tokenizer, Tokenizer] | None = None,
-    vocabs: tuple[Vocab, Vocab] | None = None,
-    pairs: tuple[list[Pair], list[Pair]] | None = None,
-) -> TrainingData:
-    """Tokenise and index the pairs; build both vocabularies from train unless given."""
-    data = config.data
-    train_pairs, val_pairs = pairs or read_training_pairs(config)
-    src_tokenizer, tgt_tokenizer = tokenizers or (WordTokenizer(data.lowercase), WordTokenizer(data.lowercase))
-
-    def tokenised(pair_list: list[Pair]) -> list[Tokenised]:
-        rows = ((src_tokenizer.tokens(p.source), tgt_tokenizer.tokens(p.target), p) for p in pair_list)
-        return [row for row in rows if max(len(row[0]), len(row[1])) <= data.max_len]
-
-    fits = tokenised(train_pairs)
-    if not fits:
-        raise DataError(f"{data.train}: every pair is longer than data.max_len={data.max_len} tokens")
-    src_vocab, tgt_vocab = vocabs or (
-        Vocab.build((p[0] for p in fits), data.min_freq, data.max_size),
-        Vocab.build((p[1] for p in fits), data.min_freq, data.max_size),
-    )
-    val_fits = tokenised(val_pairs)
-    return TrainingData(
-        train=[Example(src_vocab.encode(s), tgt_vocab.encode(t)) for s, t, _ in fits],
-        val=[Example(src_vocab.encode(s), tgt_vocab.encode(t)) for s, t, _ in val_fits],
-        val_pairs=[pair for _, _, pair in val_fits],
-        src_vocab=src_vocab,
-        tgt_vocab=tgt_vocab,
-        tokenizers=(src_tokenizer, tgt_tokenizer),
-        too_long=len(train_pairs) - len(fits),
-    )
-
-
-def _with_words(pairs: list[Pair], path: str, lowercase: bool) -> list[Pair]:
-    """Every side must keep a word after normalisation; the error names the line that does not."""
-    for pair in pairs:
-        for side, text in (("source", pair.source), ("target", pair.target)):
-            if not tokenize(text, lowercase):
-                raise DataError(f"{path}:{pair.line}: {side} side has no words after normalisation")
-    return pairs
-
-
-def _split(pairs: list[Pair], fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
-    """A seeded held-out share of train, for when no validation file is given."""
-    held_out = round(len(pairs) * fraction) if len(pairs) > 1 else 0
-    order = list(range(len(pairs)))
-    random.Random(seed).shuffle(order)
-    val_ids = set(order[:held_out])
-    return [p for i, p in enumerate(pairs) if i not in val_ids], [p for i, p in enumerate(pairs) if i in val_ids]
-
-
-def batch_loss(
-    model: Seq2Seq, batch: Batch, teacher_forcing: float = 1.0, label_smoothing: float = 0.0, forward=None
-) -> tuple[torch.Tensor, int]:
-    """Summed cross-entropy over real target tokens (``<eos>`` included) and their count.
-
-    The output layer, the largest matrix product, runs on real positions only, never on padding.
-    ``forward`` is the model as wrapped for training (DistributedDataParallel, torch.compile).
-    """
-    forward = model if forward is None else forward  # not ``or``: a compiled module refuses bool()
-    features = forward(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing)  # (batch, tgt_len, hidden)
-    real = batch.tgt_out != Vocab.PAD
-    loss = model.decoder.out.summed_nll(features[real], batch.tgt_out[real], label_smoothing)  # features: (tokens, hidden)
-    return loss, batch.n_tokens
-
-
-@torch.inference_mode()
-def validation_loss(model: Seq2Seq, examples: list[Example], batch_size: int, context: Context = SINGLE) -> float | None:
-    """Mean cross-entropy per target token on held-out pairs, with dropout off (each process a share)."""
-    if not examples:
-        return None
-    model.eval()
-    device = next(model.parameters()).device
-    total, tokens = 0.0, 0
-    for ids in bucketed_batches(examples, batch_size, rng=None)[context.rank :: context.world]:
-        loss, n = batch_loss(model, collate([examples[i] for i in ids]).to(device))
-        total, tokens = total + float(loss), tokens + n
-    model.train()
-    total, tokens = context.sum([total, tokens])
-    return total / tokens
-
-
-def validation_scores(model: Seq2Seq, data: TrainingData, config: Config, context: Context = SINGLE) -> dict:
-    """Loss and perplexity (teacher-forced), and BLEU and chrF of batched greedy translations."""
-    val_loss = validation_loss(model, data.val, config.train.batch_size, context)
-    if val_loss is None:
-        return {"val_loss": None, "val_ppl": None, "val_bleu": None, "val_chrf": None}
-    from seq2seq_cli.evaluate import corpus_scores
-    from seq2seq_cli.translator import Translator
-
-    translator = Translator(model, config, data.src_vocab, data.tgt_vocab, data.tokenizers)
-    translator = translator.with_decoding(beam_size=1, n_best=1)
-    share = [t.text for t in translator.translate([p.source for p in data.val_pairs[context.rank :: context.world]])]
-    shares = context.gather(share)  # shares[r][i] translates val_pairs[i * world + r]
-    hypotheses = [shares[i % context.world][i // context.world] for i in range(len(data.val_pairs))]
-    model.train()
-    bleu, _, chrf, _ = corpus_scores(hypotheses, [p.target for p in data.val_pairs], config.data.lowercase)
-    return {
-        "val_loss": round(val_loss, 6),
-        "val_ppl": round(math.exp(min(val_loss, 50.0)), 4),
-        "val_bleu": round(bleu, 2),
-        "val_chrf": round(chrf, 2),
-    }
+from seq2seq_cli.errors import RunError, S2SError, TrainingError, TrainingInterrupted
+from seq2seq_cli.model import Seq2Seq, build_model
+from seq2seq_cli.prepare import TrainingData, check_fingerprints, data_fingerprints, prepare_data, read_training_pairs
+from seq2seq_cli.scoreboard import Scoreboard, Verdict, plateau_scheduler
+from seq2seq_cli.tokenizers import load_tokenizers, train_tokenizers
+from seq2seq_cli.validation import batch_loss, validation_scores
 
 
 def train(config: Config, name: str, console: Console) -> Path:
@@ -164,19 +41,23 @@ def _train(config: Config, name: str, console: Console) -> Path:
     try:
         torch.manual_seed(config.train.seed)
         pairs = read_training_pairs(config)
+        data_files = data_fingerprints(config)  # after reading: a missing or unreadable file was already an error
         run_dir = context.from_main(runs.create_run_dir(config.train.runs_dir, name) if context.is_main else None)
         with _removed_on_error(run_dir, context):  # a run that never started leaves no folder behind
             tokenizers = train_tokenizers(config.data, run_dir, pairs[0]) if context.is_main else None
             context.barrier()  # the sentencepiece models exist before the other processes read them
             data = prepare_data(config, tokenizers or load_tokenizers(config.data, run_dir), pairs=pairs)
+            _check_enough_batches(data, config, context.world)
             model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len)
         if context.is_main:
             save_config(config, run_dir / runs.CONFIG_FILE)
             data.src_vocab.save(run_dir / runs.SOURCE_VOCAB)
             data.tgt_vocab.save(run_dir / runs.TARGET_VOCAB)
         console = console if context.is_main else Console(quiet=True)
-        console.print(summary_table(data, model, run_dir))
-        return _run(Trainer(config, data, model, run_dir, console, context))
+        console.print(report.summary_table(data, model, run_dir))
+        trainer = Trainer(config, data, model, run_dir, console, context, data_files)
+        with _removed_on_error(run_dir, context, NothingTrained):  # an untrained model is no run to keep
+            return _run(trainer)
     finally:
         teardown(context)
 
@@ -200,11 +81,20 @@ def resume(run_dir: Path, console: Console) -> Path:
 def _resume(run_dir: Path, config: Config, checkpoint: dict, console: Console) -> Path:
     context = setup(config.train.device)
     try:
+        console = console if context.is_main else Console(quiet=True)
+        data_files = checkpoint["trainer"].get("data_files")
+        if data_files is None:
+            console.print(
+                f"[yellow]warning:[/] {run_dir} was saved without a fingerprint of its data files: "
+                "cannot check that data.train and data.val are the ones the run started with"
+            )
+        else:
+            check_fingerprints(data_files, config)
         data = prepare_data(config, load_tokenizers(config.data, run_dir), runs.load_vocabs(run_dir))
+        _check_enough_batches(data, config, context.world)
         model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len)
         model.load_state_dict(checkpoint["model"])
-        console = console if context.is_main else Console(quiet=True)
-        trainer = Trainer(config, data, model, run_dir, console, context)
+        trainer = Trainer(config, data, model, run_dir, console, context, data_files)
         trainer.load_state_dict(checkpoint)
         console.print(f"resuming {run_dir} at step {trainer.step} (epoch {trainer.epoch})")
         return _run(trainer)
@@ -212,11 +102,38 @@ def _resume(run_dir: Path, config: Config, checkpoint: dict, console: Console) -
         teardown(context)
 
 
+class NothingTrained(TrainingError):
+    """Training ended without a single update: never a successful run."""
+
+
+def _check_enough_batches(data: TrainingData, config: Config, world: int) -> None:
+    """One update reads ``world × accumulate`` batches: an epoch with fewer would train nothing."""
+    settings = config.train
+    needed = world * settings.accumulate
+    have = len(bucketed_batches(data.train, settings.batch_size, None, settings.batch_tokens))
+    if have >= needed:
+        return
+    pairs = len(data.train)
+    if pairs < needed:
+        remedy = f"fewer pairs than that: lower train.accumulate or start fewer processes (at most {pairs} in all)"
+    elif settings.batch_tokens:
+        remedy = "lower train.batch_tokens (or train.batch_size), or train.accumulate"
+    else:  # ceil(pairs / size) batches: at least ``needed`` while size < pairs / (needed - 1)
+        remedy = f"lower train.batch_size to at most {math.ceil(pairs / (needed - 1)) - 1}"
+    size = f"train.batch_tokens {settings.batch_tokens}" if settings.batch_tokens else f"train.batch_size {settings.batch_size}"
+    raise TrainingError(
+        f"data.train ({config.data.train}) has {pairs} training pairs = {have} batch{'es' * (have != 1)} of {size} "
+        f"per epoch, but one update needs {needed} batches ({world} process{'es' * (world != 1)} × train.accumulate "
+        f"{settings.accumulate}): {remedy}"
+    )
+
+
 @contextlib.contextmanager
-def _removed_on_error(run_dir: Path, context: Context):
+def _removed_on_error(run_dir: Path, context: Context, errors: type[S2SError] = S2SError):
+    """A run that never started (or trained nothing) leaves no folder behind."""
     try:
         yield
-    except S2SError:
+    except errors:
         if context.is_main:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
@@ -241,12 +158,9 @@ def _threads(count: int):
 def _run(trainer: Trainer) -> Path:
     records = trainer.fit()
     if trainer.context.is_main:
-        _plot_curves_or_warn(records, trainer.run_dir / runs.CURVES, trainer.console)
-    best = trainer.best_record()
-    trainer.console.print(
-        f"[green]done[/] in {records[-1]['elapsed']:.1f}s ({trainer.stop_reason}): best at step {best['step']} "
-        f"(epoch {best['epoch']}; {_metric_text(best)}), saved to {trainer.run_dir}"
-    )
+        report.plot_curves_or_warn(records, trainer.run_dir / runs.CURVES, trainer.console)
+    best = trainer.scoreboard.best
+    trainer.console.print(report.done_line(records[-1]["elapsed"], trainer.stop_reason, best, trainer.run_dir))
     trainer.context.barrier()  # processes leave together: one tearing down while rank 0 still works can abort
     return trainer.run_dir
 
@@ -259,7 +173,8 @@ class Trainer:
     """
 
     def __init__(
-        self, config: Config, data: TrainingData, model: Seq2Seq, run_dir: Path, console: Console, context: Context = SINGLE
+        self, config: Config, data: TrainingData, model: Seq2Seq, run_dir: Path, console: Console, context: Context = SINGLE,
+        data_files: dict | None = None,
     ):
         self.config, self.settings, self.data = config, config.train, data
         self.run_dir, self.console, self.context = run_dir, console, context
@@ -268,14 +183,15 @@ class Trainer:
         # fused: one kernel for every parameter; on a CPU it more than doubled training speed here
         self.optimizer = torch.optim.Adam(model.parameters(), lr=self.settings.lr, fused=True)
         self.scaler = torch.amp.GradScaler(context.device.type) if self.settings.precision == "fp16" else None
-        self.scheduler = _plateau_scheduler(self.optimizer, self.settings)
+        self.scheduler = plateau_scheduler(self.optimizer, self.settings)
         self.warmup = _inverse_sqrt_scheduler(self.optimizer, self.settings)
         self.batch_rng = random.Random(self.settings.seed)
         self.epoch_rng_state = self.batch_rng.getstate()  # replaying it rebuilds the epoch's batch order
         self.step, self.epoch, self.batch_in_epoch = 0, 1, 0
         self.records: list[dict] = []
-        self.kept: list[tuple[float, int]] = []  # (score, step) of the best-N checkpoint files
-        self.stalled = 0  # validations since the best one, for early stopping
+        self.scoreboard = Scoreboard(self.settings.best_metric, self.settings.keep_best, self.settings.patience)
+        self.data_files = data_files  # size and sha256 of data.train and data.val, checked by --resume
+        self.skipped = 0  # batches skipped for a non-finite loss or gradient (train.on_nonfinite: skip)
         self.stop_reason = ""
         self.signal_received: int | None = None
         self.start = time.perf_counter()
@@ -286,17 +202,18 @@ class Trainer:
     def fit(self) -> list[dict]:
         self.model.train()
         total = len(self._batches(random.Random(0))) // self._group_size * self.settings.epochs
-        with _progress(self.console) as self.progress, _signals_caught(self):
-            self.task = self.progress.add_task("training", total=total, completed=min(total, self.step), loss=float("nan"), speed=0.0)
+        with report.progress_bar(self.console) as self.progress, _signals_caught(self):
+            done = min(total, self.step)
+            self.task = self.progress.add_task("training", total=total, completed=done, loss=float("nan"), speed=0.0)
             while self.epoch <= self.settings.epochs and not self._train_epoch():
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
                 self.epoch_rng_state = self.batch_rng.getstate()
         self.stop_reason = self.stop_reason or "all epochs done"
+        if self.step == 0:
+            why = f"; all {self.skipped} batches had a non-finite loss or gradient: try a lower train.lr" if self.skipped else ""
+            raise NothingTrained(f"training ended after 0 updates ({self.stop_reason}): nothing was trained{why}")
         self._save_last(finished=True)
         return self.records
-
-    def best_record(self) -> dict:
-        return max(self.records, key=self._score)
 
     @property
     def _group_size(self) -> int:
@@ -317,25 +234,30 @@ class Trainer:
         batches = self._batches(self.batch_rng)
         group_size = self._group_size
         while self.batch_in_epoch + group_size <= len(batches):
-            group = [collate([self.data.train[i] for i in ids]) for ids in batches[self.batch_in_epoch : self.batch_in_epoch + group_size]]
-            self._update(group[self.context.rank :: self.context.world], sum(b.n_tokens for b in group))
+            group_ids = batches[self.batch_in_epoch : self.batch_in_epoch + group_size]
+            group = [collate([self.data.train[i] for i in ids]) for ids in group_ids]
+            updated = self._update(group[self.context.rank :: self.context.world], sum(b.n_tokens for b in group))
             self.batch_in_epoch += group_size
             signalled, out_of_time = self._agreed(self.signal_received is not None, self._elapsed() > self.budget)
             self._stop_if_signalled(signalled)
-            if out_of_time or (every and self.step % every == 0):
-                if self._validate():
-                    return True
-                if out_of_time:
-                    self.stop_reason = f"time budget of {self.settings.max_time} used"
-                    return True
-        validated_now = bool(self.records) and self.records[-1]["step"] == self.step
-        if (not every or self.epoch == self.settings.epochs) and not validated_now:
+            due = updated and every and self.step % every == 0  # a skipped batch leaves the step: no second look
+            if (due or out_of_time) and not self._validated_now() and self._validate():
+                return True
+            if out_of_time:
+                self.stop_reason = f"time budget of {self.settings.max_time} used"
+                return True
+        if (not every or self.epoch == self.settings.epochs) and not self._validated_now():
             return self._validate()
         return False
 
-    def _update(self, batches: list[Batch], group_tokens: int) -> None:
+    def _validated_now(self) -> bool:
+        """Each step is validated at most once."""
+        return bool(self.records) and self.records[-1]["step"] == self.step
+
+    def _update(self, batches: list[Batch], group_tokens: int) -> bool:
         """One optimizer step on this process's batches; the loss is normalised by the whole group's
-        target tokens, so N processes (or N accumulated batches) give the gradient of one big batch."""
+        target tokens, so N processes (or N accumulated batches) give the gradient of one big batch.
+        False when a non-finite loss or gradient skipped it (``train.on_nonfinite: skip``)."""
         self.optimizer.zero_grad(set_to_none=True)
         loss_sum = torch.zeros((), device=self.context.device)
         for index, batch in enumerate(batches):
@@ -352,7 +274,7 @@ class Trainer:
         (broken,) = self._agreed(not bool(finite))  # one host sync a step, cheap on a CPU
         if broken:
             self._non_finite(loss_sum)
-            return
+            return False
         if self.scaler:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -365,11 +287,13 @@ class Trainer:
         self.window_tokens += group_tokens
         speed = self.window_tokens / max(time.perf_counter() - self.window_start, 1e-9)
         self.progress.update(self.task, advance=1, speed=speed)
+        return True
 
     def _non_finite(self, loss: torch.Tensor) -> None:
         """Stop (default) or skip the batch; the weights were not touched, and nothing is saved."""
         where = f"step {self.step + 1} (epoch {self.epoch}, batch {self.batch_in_epoch + 1})"
         if self.settings.on_nonfinite == "skip":
+            self.skipped += 1
             self.progress.console.print(f"[yellow]warning:[/] non-finite loss or gradient at {where}: batch skipped")
             return
         raise TrainingError(
@@ -436,46 +360,31 @@ class Trainer:
         record.update(validation_scores(self.model, self.data, self.config, self.context))
         record["lr"] = self.optimizer.param_groups[0]["lr"]
         record["elapsed"] = round(self._elapsed(), 3)
-        record["peak_memory_mib"] = peak_memory_mib()
-        best_before = max((self._score(r) for r in self.records), default=float("-inf"))
+        record["peak_memory_mib"] = report.peak_memory_mib()
+        verdict = self.scoreboard.add(record)
         self.records.append(record)
         if self.scheduler is not None:
-            self.scheduler.step(self._score(record))
-        self.stalled = 0 if self._score(record) > best_before else self.stalled + 1
+            self.scheduler.step(self.scoreboard.score(record))
         self._reset_window()
-        if self.settings.patience and self.stalled >= self.settings.patience:
-            self.stop_reason = f"no better {self.settings.best_metric} in {self.stalled} validations"
-        self._checkpoint(record, is_best=self._score(record) >= best_before)
+        if self.scoreboard.out_of_patience:
+            self.stop_reason = f"no better {self.settings.best_metric} in {self.scoreboard.stalled} validations"
+        self._checkpoint(record, verdict)
         self.progress.update(self.task, loss=record["train_loss"])
-        self.progress.console.print(_validation_line(record))
+        self.progress.console.print(report.validation_line(record))
         return bool(self.stop_reason)
 
-    def _score(self, record: dict) -> float:
-        """Higher is better, whatever the metric; training loss stands in without a validation set."""
-        metric = self.settings.best_metric
-        if record.get(f"val_{metric}") is None:
-            return -record["train_loss"]
-        return -record["val_loss"] if metric == "loss" else record[f"val_{metric}"]
-
-    def _checkpoint(self, record: dict, is_best: bool) -> None:
+    def _checkpoint(self, record: dict, verdict: Verdict) -> None:
         """Metrics line, ``best`` when it is, the best N when asked, and ``last`` as the commit point."""
         if self.context.is_main:
             runs.append_metrics(self.run_dir, record)
             weights = {"model": self.model.state_dict(), "epoch": record["epoch"], "step": record["step"]}
-            if is_best:
+            if verdict.improved:
                 runs.save_checkpoint(weights, self.run_dir / runs.BEST)
-            if self.settings.keep_best > 1:
-                self._keep_best_n(weights, self._score(record))
+            if verdict.keep:  # best-step<N>.pt for the train.keep_best best validations; the others go
+                runs.save_checkpoint(weights, self.run_dir / runs.ranked_checkpoint(record["step"]))
+            for step in verdict.dropped:
+                (self.run_dir / runs.ranked_checkpoint(step)).unlink(missing_ok=True)
         self._save_last(finished=False)
-
-    def _keep_best_n(self, weights: dict, score: float) -> None:
-        """``best-step<N>.pt`` for the ``keep_best`` best validations; the others are deleted."""
-        self.kept = sorted(self.kept + [(score, self.step)], key=lambda kept: -kept[0])
-        if (score, self.step) in self.kept[: self.settings.keep_best]:
-            runs.save_checkpoint(weights, self.run_dir / runs.ranked_checkpoint(self.step))
-        for _, step in self.kept[self.settings.keep_best :]:
-            (self.run_dir / runs.ranked_checkpoint(step)).unlink(missing_ok=True)
-        self.kept = self.kept[: self.settings.keep_best]
 
     def _save_last(self, finished: bool) -> None:
         """Every process calls this (it gathers each one's share of the state); rank 0 writes."""
@@ -507,8 +416,8 @@ class Trainer:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "warmup": self.warmup.state_dict() if self.warmup is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "kept": self.kept,
-            "stalled": self.stalled,
+            **self.scoreboard.state_dict(),  # kept, stalled
+            "data_files": self.data_files,
             "elapsed": self._elapsed(),
             "threads": torch.get_num_threads(),
             "finished": finished,
@@ -533,35 +442,23 @@ class Trainer:
             self.warmup.load_state_dict(state["warmup"])
         if self.scaler is not None and state.get("scaler") is not None:
             self.scaler.load_state_dict(state["scaler"])
-        self.kept = [tuple(k) for k in state["kept"]]
-        self.stalled = state["stalled"]
         self.window_loss, self.window_tokens = self._window_from(state)
         self.start = time.perf_counter() - state["elapsed"]
         self.records = runs.read_metrics(self.run_dir, up_to_step=self.step, rewrite=self.context.is_main)
+        self.scoreboard.load_state_dict(state, self.records)
 
     def _window_from(self, state: dict) -> tuple[torch.Tensor, int]:
         """This process's running loss sum, as it was: a float32 sum continued from a rounded total
         would drift in the last digit of the next ``train_loss``."""
         if "window_losses" in state:
             losses = state["window_losses"]
-            own = losses[self.context.rank] if len(losses) == self.context.world else (sum(losses) if self.context.is_main else 0.0)
+            if len(losses) == self.context.world:
+                own = losses[self.context.rank]
+            else:  # resumed with another process count: rank 0 carries the whole sum
+                own = sum(losses) if self.context.is_main else 0.0
             return torch.tensor(own, device=self.context.device), state["window_tokens"]
         total, tokens = state["window"]  # older runs kept the sum over processes
         return torch.tensor(total if self.context.is_main else 0.0, device=self.context.device), tokens
-
-
-def peak_memory_mib() -> float | None:
-    """This process's peak resident memory so far (Linux VmHWM), or None where /proc is missing.
-
-    Not ``getrusage``: its maxrss survives exec, so a process started by a large parent
-    (a benchmark, a notebook) would report the parent's size.
-    """
-    try:
-        status = Path("/proc/self/status").read_text()
-    except OSError:
-        return None
-    kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), None)
-    return None if kib is None else round(kib / 1024, 1)
 
 
 def _wrapped(model: Seq2Seq, context: Context, compile_model: bool, console: Console):
@@ -622,71 +519,3 @@ def _inverse_sqrt_scheduler(optimizer: torch.optim.Optimizer, settings: TrainCon
         return None
     warmup = settings.warmup_steps
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min((step + 1) / warmup, math.sqrt(warmup / (step + 1))))
-
-
-def _plateau_scheduler(optimizer: torch.optim.Optimizer, settings: TrainConfig):
-    """Lower the learning rate when the chosen metric stops improving (scores: higher is better)."""
-    if settings.lr_decay >= 1.0 or settings.lr_schedule != "plateau":
-        return None
-    return torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="max", factor=settings.lr_decay, patience=settings.lr_patience, min_lr=settings.min_lr
-    )
-
-
-def summary_table(data: TrainingData, model: Seq2Seq, run_dir: Path) -> Table:
-    """What is about to be trained: data and vocabulary sizes, parameters per module."""
-    table = Table(title=f"s2s run {run_dir}", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column(justify="right")
-    table.add_row("training pairs", f"{len(data.train):,}")
-    if data.too_long:
-        table.add_row("  dropped (longer than data.max_len)", f"{data.too_long:,}")
-    table.add_row("validation pairs", f"{len(data.val):,}")
-    table.add_row("source vocabulary", f"{len(data.src_vocab):,}")
-    table.add_row("target vocabulary", f"{len(data.tgt_vocab):,}")
-    counts = parameter_counts(model)
-    for module, count in counts.items():
-        table.add_row(f"  {module}", f"{count:,}")
-    table.add_row("parameters", f"{sum(counts.values()):,}")
-    return table
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.3f}"),
-        TextColumn("{task.fields[speed]:,.0f} tok/s"),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not console.is_terminal,
-    )
-
-
-def _validation_line(record: dict) -> str:
-    return (
-        f"epoch {record['epoch']:>3}  step {record['step']:>6}  train loss {record['train_loss']:.4f}  "
-        f"{_metric_text(record)}  lr {record['lr']:.2g}  {record['tokens_per_s']:,.0f} tok/s"
-    )
-
-
-def _metric_text(record: dict) -> str:
-    return (
-        f"val loss {_fmt(record['val_loss'])}  ppl {_fmt(record['val_ppl'])}  "
-        f"BLEU {_fmt(record['val_bleu'], 2)}  chrF {_fmt(record['val_chrf'], 2)}"
-    )
-
-
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _plot_curves_or_warn(records: list[dict], path: Path, console: Console) -> None:
-    """A failed plot must not fail a finished training run."""
-    from seq2seq_cli.plot import plot_curves
-
-    try:
-        plot_curves(records, path)
-    except Exception as exc:  # noqa: BLE001 - the checkpoints are what matters
-        console.print(f"[yellow]warning:[/] could not draw {path}: {exc}")

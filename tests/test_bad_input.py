@@ -52,7 +52,9 @@ def test_unknown_config_key_suggests_the_right_one(tmp_path):
 
 
 def test_unknown_section_suggests_the_right_one(tmp_path):
-    assert_one_line_error(_train("configs/seed.yaml", tmp_path, "--set", "trian.epochs=3"), "unknown key trian", "did you mean train?")
+    assert_one_line_error(
+        _train("configs/seed.yaml", tmp_path, "--set", "trian.epochs=3"), "unknown key trian", "did you mean train?"
+    )
 
 
 @pytest.mark.parametrize(

@@ -95,7 +95,8 @@ def test_same_config_and_seed_give_the_same_losses(tmp_path):
 
 def test_a_second_run_with_the_same_name_gets_a_new_folder_and_becomes_the_newest(tmp_path):
     for _ in range(2):
-        assert run_cli("train", "-c", "configs/seed.yaml", "--set", "train.epochs=1", "--set", f"train.runs_dir={tmp_path}").exit_code == 0
+        result = run_cli("train", "-c", "configs/seed.yaml", "--set", "train.epochs=1", "--set", f"train.runs_dir={tmp_path}")
+        assert result.exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seed", "seed-2"]
     from seq2seq_cli.runs import newest_run
 

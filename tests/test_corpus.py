@@ -69,7 +69,7 @@ def test_alignments_index_tokens(corpus: dict[str, tuple[list[str], list[str]]])
 
 
 def test_text_is_clean(corpus: dict[str, tuple[list[str], list[str]]]) -> None:
-    for split, (pairs, _) in corpus.items():
+    for _split, (pairs, _) in corpus.items():
         for pair in pairs:
             english, french = pair.split("\t")
             for side in (english, french):

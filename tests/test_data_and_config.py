@@ -76,7 +76,10 @@ def test_malformed_override(tmp_path):
 
 
 def test_token_budget_batches_stay_within_budget_and_cover_everything():
-    examples = [Example([4] * n, [4] * m) for n, m in zip(random.Random(2).choices(range(1, 40), k=300), random.Random(3).choices(range(1, 40), k=300))]
+    examples = [
+        Example([4] * n, [4] * m)
+        for n, m in zip(random.Random(2).choices(range(1, 40), k=300), random.Random(3).choices(range(1, 40), k=300))
+    ]
     batches = bucketed_batches(examples, 1000, random.Random(0), batch_tokens=200)
     assert sorted(i for b in batches for i in b) == list(range(300))
     for batch in batches:

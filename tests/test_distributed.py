@@ -29,7 +29,11 @@ def small_corpus(tmp_path_factory):
 
 
 def settings(corpus, runs_dir, *extra):
-    return [a for o in (*SETTINGS, f"data.train={corpus}", "data.val=null", f"train.runs_dir={runs_dir}", *extra) for a in ("--set", o)]
+    return [
+        a
+        for o in (*SETTINGS, f"data.train={corpus}", "data.val=null", f"train.runs_dir={runs_dir}", *extra)
+        for a in ("--set", o)
+    ]
 
 
 def test_two_processes_equal_one_process_with_the_same_global_batch(small_corpus, tmp_path):
@@ -54,7 +58,9 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(small_corpus
 
 
 def torchrun(*arguments: str) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "seq2seq_cli", *arguments]
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "seq2seq_cli", *arguments
+    ]
 
 
 def test_ctrl_c_under_torchrun_resumes_to_exactly_the_uninterrupted_weights(small_corpus, tmp_path):

@@ -79,7 +79,9 @@ def test_evaluate_scores_a_run_and_its_attention(seed_run, runs_dir, tmp_path, m
     align = tmp_path / "seed.align"
     align.write_text("0-0 1-1 3-2\n0-0 1-1 3-2\n0-0 1-1 3-2\n0-0 1-1 2-2\n0-0 1-1 2-2\n", encoding="utf-8")
     hyps = tmp_path / "hyps.txt"
-    result = run_cli("evaluate", "--runs-dir", str(runs_dir), "--data", "data/seed.tsv", "--align", str(align), "--output", str(hyps))
+    result = run_cli(
+        "evaluate", "--runs-dir", str(runs_dir), "--data", "data/seed.tsv", "--align", str(align), "--output", str(hyps)
+    )
     assert result.exit_code == 0, result.output
     assert "exact match" in result.stdout and "100.0%" in result.stdout and "signature: nrefs:1" in result.stdout
     assert hyps.read_text(encoding="utf-8").splitlines() == [t for _, t in SEED_PAIRS]

@@ -17,7 +17,9 @@ VOCAB = 23
 
 def tiny_model(attention: str, bidirectional: bool = True, layers: int = 2):
     torch.manual_seed(0)
-    config = ModelConfig(attention=attention, embed_dim=12, hidden_size=16, layers=layers, bidirectional=bidirectional, dropout=0.0)
+    config = ModelConfig(
+        attention=attention, embed_dim=12, hidden_size=16, layers=layers, bidirectional=bidirectional, dropout=0.0
+    )
     return build_model(config, VOCAB, VOCAB, max_len=12).eval()
 
 

@@ -57,7 +57,7 @@ def uninterrupted(tmp_path_factory) -> Path:
 def steps_in_first_epoch() -> int:
     from seq2seq_cli.config import load_config
     from seq2seq_cli.data import bucketed_batches
-    from seq2seq_cli.train import prepare_data
+    from seq2seq_cli.prepare import prepare_data
 
     config = load_config(ROOT / "configs/default.yaml", SMALL)
     return len(bucketed_batches(prepare_data(config).train, config.train.batch_size, rng=None))
@@ -113,7 +113,10 @@ def test_kill_9_at_random_moments_leaves_loadable_checkpoints(tmp_path):
     rng = random.Random(7)
     run_dir = tmp_path / "default"
     for attempt in range(4):
-        command = train_command(tmp_path) if attempt == 0 else [sys.executable, "-m", "seq2seq_cli", "train", "--resume", str(run_dir)]
+        if attempt == 0:
+            command = train_command(tmp_path)
+        else:
+            command = [sys.executable, "-m", "seq2seq_cli", "train", "--resume", str(run_dir)]
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if attempt == 0:
             wait_for(lambda: (run_dir / "last.pt").is_file())
@@ -123,7 +126,14 @@ def test_kill_9_at_random_moments_leaves_loadable_checkpoints(tmp_path):
         for checkpoint in ("best.pt", "last.pt"):
             assert runs.load_checkpoint(run_dir / checkpoint)["model"]
         assert run_cli("translate", "--run", str(run_dir), "the red car is small").exit_code == 0
-    assert run_cli("train", "--resume", str(run_dir)).exit_code in (0, 2)  # 2: it had already finished
+    finished, saved = runs.load_checkpoint(run_dir / "last.pt")["trainer"]["finished"], (run_dir / "last.pt").read_bytes()
+    result = run_cli("train", "--resume", str(run_dir))
+    if finished:  # the last kill came after training's end: resuming says so and changes nothing
+        assert_one_line_error(result, f"{run_dir}: training already finished (all epochs done)")
+        assert (run_dir / "last.pt").read_bytes() == saved
+    else:
+        assert result.exit_code == 0, result.output
+        assert "done" in result.stdout and runs.load_checkpoint(run_dir / "last.pt")["trainer"]["finished"]
 
 
 def test_a_full_disk_is_a_clear_error_and_the_previous_checkpoint_survives(tmp_path):
