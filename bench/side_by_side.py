@@ -1,12 +1,12 @@
 """Two trainings at once on one machine: does each still get its share of the cores?
 
-    python bench/side_by_side.py [--seconds 40] [--env OMP_WAIT_POLICY=ACTIVE ...] [--out bench/CONCURRENT.md]
+    python bench/side_by_side.py [--seconds 30] [--repeats 3] [--out bench/SIDE_BY_SIDE.md]
 
 Trains configs/default.yaml for a fixed wall-clock budget (train.max_time) alone, then two copies
 started together, and reports each run's target tokens/s from its metrics.jsonl. The figure that
-matters: the two concurrent runs' tokens/s added up, as a share of the solo run's. ``--env`` sets
-environment variables for the trainings (for example the thread pools' wait policy) to compare
-against s2s's defaults.
+matters: the two concurrent runs' tokens/s added up, as a share of the solo run's. Both with
+s2s's default thread-pool spinning and with libgomp's own (what s2s did before), so the solo cost
+of the change is measured too.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,22 +65,41 @@ def trial(runs_dir: Path, copies: int, seconds: int, env: dict[str, str]) -> lis
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=40, help="training budget of each run")
-    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the trainings (repeatable)")
-    parser.add_argument("--out", type=Path, help="append the result as a Markdown table row here")
+    parser.add_argument("--seconds", type=int, default=30, help="training budget of each run")
+    parser.add_argument("--repeats", type=int, default=3, help="solo runs per setting (interleaved; the median counts)")
+    parser.add_argument("--out", type=Path, help="write the Markdown table here")
     args = parser.parse_args()
-    env = dict(item.split("=", 1) for item in args.env)
+    settings = {  # label: environment for the trainings
+        "s2s defaults (GOMP_SPINCOUNT=10000)": {},
+        "libgomp's default spinning (GOMP_SPINCOUNT=300000, s2s before this change)": {"GOMP_SPINCOUNT": "300000"},
+    }
+    solo: dict[str, list[float]] = {label: [] for label in settings}
+    pair: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as scratch:
-        solo = trial(Path(scratch) / "solo", 1, args.seconds, env)[0]
-        pair = trial(Path(scratch) / "pair", 2, args.seconds, env)
-    share = sum(pair) / solo
-    label = " ".join(args.env) or "s2s defaults"
-    row = f"| {cpu_name()} | {label} | {solo:,.0f} | {pair[0]:,.0f} + {pair[1]:,.0f} | {100 * share:.0f}% |"
-    print(f"{cpu_name()}, {os.cpu_count()} CPUs, {label}: solo {solo:,.0f} tok/s; "
-          f"together {pair[0]:,.0f} + {pair[1]:,.0f} = {sum(pair):,.0f} tok/s ({100 * share:.0f}% of solo)")
+        for repeat in range(args.repeats):
+            for index, (label, env) in enumerate(settings.items()):
+                solo[label] += trial(Path(scratch) / f"solo{index}-{repeat}", 1, args.seconds, env)
+        for index, (label, env) in enumerate(settings.items()):
+            pair[label] = trial(Path(scratch) / f"pair{index}", 2, args.seconds, env)
+    baseline = statistics.median(solo[next(iter(settings))])
+    lines = [
+        f"CPU: {cpu_name()}, {os.cpu_count()} CPUs; configs/default.yaml, {args.seconds} s of training per run; "
+        f"solo: median of {args.repeats} interleaved runs",
+        "",
+        "| setting | solo tokens/s (runs) | two at once, tokens/s each | together, share of one solo run |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for label in settings:
+        runs_text = ", ".join(f"{value:,.0f}" for value in solo[label])
+        median = statistics.median(solo[label])
+        lines.append(
+            f"| {label} | {median:,.0f} ({runs_text}) | {pair[label][0]:,.0f} + {pair[label][1]:,.0f} | "
+            f"{100 * sum(pair[label]) / median:.0f}% of its own solo, {100 * sum(pair[label]) / baseline:.0f}% of s2s's |"
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
     if args.out:
-        with args.out.open("a", encoding="utf-8") as handle:
-            handle.write(row + "\n")
+        args.out.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -4,11 +4,11 @@ import os
 
 __version__ = "0.1.0"
 
-# torch's OpenMP threads (GNU libgomp) spin up to 300,000 times while waiting at a barrier.
+# torch's OpenMP threads (GNU libgomp) spin up to 300,000 times waiting for work or at a barrier.
 # When another process shares the cores, a spinning thread burns the time slice its partner
-# needed: two trainings on a 2-core machine ran 25x slower each instead of 2x. 1,000 spins is
-# what libgomp itself uses once it knows the cores are oversubscribed; it cannot know that
-# another process does it. Set before torch loads (it is imported lazily); a user's own
-# GOMP_SPINCOUNT or OMP_WAIT_POLICY wins. Measurements: bench/CONCURRENT.md.
+# needs: two trainings on a 2-core machine ran at 9% of one solo run *together*. 10,000 spins
+# (tens of microseconds) keep the hand-offs between torch's parallel regions fast for a run
+# alone and give up the core soon enough for a neighbour (bench/SIDE_BY_SIDE.md). Set before
+# torch loads (s2s imports it lazily); a user's own GOMP_SPINCOUNT or OMP_WAIT_POLICY wins.
 if "OMP_WAIT_POLICY" not in os.environ:
-    os.environ.setdefault("GOMP_SPINCOUNT", "1000")
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
