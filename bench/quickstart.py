@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from side_by_side import cpu_name  # noqa: E402
+from side_by_side import cpu_name, publish  # noqa: E402
 
 # The outputs the README promises (its Quickstart section).
 README_SENTENCES = {
@@ -82,10 +82,7 @@ def main() -> None:
                      f"{100 * row['exact_match']:.1f}% | {row['bleu']:.1f} | {row['train_s']:.0f} |")
     lines.append("")
     lines.append(f"{sum(r['right'] for r in rows)} of {len(rows)} seeds give the README's outputs.")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text, encoding="utf-8")
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

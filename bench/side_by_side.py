@@ -34,6 +34,14 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def publish(lines: list[str], out: Path | None) -> None:
+    """Print a Markdown report, and keep it in ``out`` when given."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if out:
+        out.write_text(text, encoding="utf-8")
+
+
 def start_training(runs_dir: Path, name: str, seconds: int, env: dict[str, str]) -> subprocess.Popen:
     command = [
         sys.executable, "-m", "seq2seq_cli", "train", "--config", "configs/default.yaml",
@@ -96,10 +104,7 @@ def main() -> None:
             f"| {label} | {median:,.0f} ({runs_text}) | {pair[label][0]:,.0f} + {pair[label][1]:,.0f} | "
             f"{100 * sum(pair[label]) / median:.0f}% of its own solo, {100 * sum(pair[label]) / baseline:.0f}% of s2s's |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text, encoding="utf-8")
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,14 @@ def run_cli(*args: str, input: str | None = None):
     return CliRunner().invoke(app, list(args), input=input)
 
 
+def train_seed_run(runs_dir: Path, overrides: list[str]) -> Path:
+    """configs/seed.yaml with ``overrides`` trained through the CLI into ``runs_dir``; its run folder."""
+    sets = [a for o in (*overrides, f"train.runs_dir={runs_dir}") for a in ("--set", o)]
+    result = run_cli("train", "-c", "configs/seed.yaml", *sets)
+    assert result.exit_code == 0, result.output
+    return runs_dir / "seed"
+
+
 @pytest.fixture(autouse=True)
 def _repo_cwd(monkeypatch):
     """Configs name data paths relative to the repository root, as the README's commands do."""

@@ -67,10 +67,8 @@ def steps_in_first_epoch() -> int:
 MOMENTS = {
     "mid-step": ("step", lambda: 30, signal.SIGINT),
     "epoch boundary (last step of epoch 1)": ("step", steps_in_first_epoch, signal.SIGTERM),
-    "first step of epoch 2": ("step", lambda: steps_in_first_epoch() + 1, signal.SIGINT),
     "mid-validation": ("validation", lambda: 1, signal.SIGTERM),
-    "while best.pt is written": ("checkpoint", lambda: 1, signal.SIGINT),
-    "while last.pt is written": ("checkpoint", lambda: 2, signal.SIGTERM),
+    "while last.pt is written": ("checkpoint", lambda: 2, signal.SIGINT),
 }
 
 

@@ -10,7 +10,7 @@ import torch
 from seq2seq_cli import plot
 from seq2seq_cli.errors import DataError
 from seq2seq_cli.translator import Translator
-from tests.conftest import run_cli
+from tests.conftest import run_cli, train_seed_run
 from tests.test_bad_input import assert_one_line_error
 
 # A vocabulary this small spells most words in several pieces: "▁st" "u" "de" "n" "t".
@@ -20,11 +20,7 @@ SUBWORD_SEED = ["data.tokenizer=sentencepiece", "data.vocab_size=20", "data.max_
 
 @pytest.fixture(scope="module")
 def subword_run(tmp_path_factory):
-    runs_dir = tmp_path_factory.mktemp("subwords")
-    sets = [a for o in (*SUBWORD_SEED, f"train.runs_dir={runs_dir}") for a in ("--set", o)]
-    result = run_cli("train", "-c", "configs/seed.yaml", *sets)
-    assert result.exit_code == 0, result.output
-    return runs_dir / "seed"
+    return train_seed_run(tmp_path_factory.mktemp("subwords"), SUBWORD_SEED)
 
 
 @pytest.fixture

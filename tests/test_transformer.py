@@ -9,7 +9,7 @@ from seq2seq_cli.config import ModelConfig
 from seq2seq_cli.data import pad_sources
 from seq2seq_cli.model import build_model
 from seq2seq_cli.search import beam_search, greedy_search, max_output_lengths
-from tests.conftest import SEED_PAIRS, run_cli
+from tests.conftest import SEED_PAIRS, run_cli, train_seed_run
 
 VOCAB = 29
 
@@ -108,11 +108,7 @@ TRANSFORMER_SEED = [
 
 @pytest.fixture(scope="module")
 def transformer_run(tmp_path_factory):
-    runs_dir = tmp_path_factory.mktemp("transformer")
-    sets = [a for o in (*TRANSFORMER_SEED, f"train.runs_dir={runs_dir}") for a in ("--set", o)]
-    result = run_cli("train", "-c", "configs/seed.yaml", *sets)
-    assert result.exit_code == 0, result.output
-    return runs_dir / "seed"
+    return train_seed_run(tmp_path_factory.mktemp("transformer"), TRANSFORMER_SEED)
 
 
 def test_the_transformer_learns_the_five_pairs(transformer_run):
