@@ -47,7 +47,6 @@ def _train(config: Config, name: str, console: Console) -> Path:
             tokenizers = train_tokenizers(config.data, run_dir, pairs[0]) if context.is_main else None
             context.barrier()  # the sentencepiece models exist before the other processes read them
             data = prepare_data(config, tokenizers or load_tokenizers(config.data, run_dir), pairs=pairs)
-            _check_enough_batches(data, config, context.world)
             model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len)
         if context.is_main:
             save_config(config, run_dir / runs.CONFIG_FILE)
@@ -55,9 +54,8 @@ def _train(config: Config, name: str, console: Console) -> Path:
             data.tgt_vocab.save(run_dir / runs.TARGET_VOCAB)
         console = console if context.is_main else Console(quiet=True)
         console.print(report.summary_table(data, model, run_dir))
-        trainer = Trainer(config, data, model, run_dir, console, context, data_files)
         with _removed_on_error(run_dir, context, NothingTrained):  # an untrained model is no run to keep
-            return _run(trainer)
+            return _run(Trainer(config, data, model, run_dir, console, context, data_files))
     finally:
         teardown(context)
 
@@ -91,7 +89,6 @@ def _resume(run_dir: Path, config: Config, checkpoint: dict, console: Console) -
         else:
             check_fingerprints(data_files, config)
         data = prepare_data(config, load_tokenizers(config.data, run_dir), runs.load_vocabs(run_dir))
-        _check_enough_batches(data, config, context.world)
         model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len)
         model.load_state_dict(checkpoint["model"])
         trainer = Trainer(config, data, model, run_dir, console, context, data_files)
@@ -106,11 +103,10 @@ class NothingTrained(TrainingError):
     """Training ended without a single update: never a successful run."""
 
 
-def _check_enough_batches(data: TrainingData, config: Config, world: int) -> None:
-    """One update reads ``world × accumulate`` batches: an epoch with fewer would train nothing."""
+def _check_enough_batches(have: int, data: TrainingData, config: Config, world: int) -> None:
+    """One update reads ``world × accumulate`` batches; an epoch of fewer than that (``have``) would train nothing."""
     settings = config.train
     needed = world * settings.accumulate
-    have = len(bucketed_batches(data.train, settings.batch_size, None, settings.batch_tokens))
     if have >= needed:
         return
     pairs = len(data.train)
@@ -121,7 +117,7 @@ def _check_enough_batches(data: TrainingData, config: Config, world: int) -> Non
     else:  # ceil(pairs / size) batches: at least ``needed`` while size < pairs / (needed - 1)
         remedy = f"lower train.batch_size to at most {math.ceil(pairs / (needed - 1)) - 1}"
     size = f"train.batch_tokens {settings.batch_tokens}" if settings.batch_tokens else f"train.batch_size {settings.batch_size}"
-    raise TrainingError(
+    raise NothingTrained(
         f"data.train ({config.data.train}) has {pairs} training pairs = {have} batch{'es' * (have != 1)} of {size} "
         f"per epoch, but one update needs {needed} batches ({world} process{'es' * (world != 1)} × train.accumulate "
         f"{settings.accumulate}): {remedy}"
@@ -178,6 +174,9 @@ class Trainer:
     ):
         self.config, self.settings, self.data = config, config.train, data
         self.run_dir, self.console, self.context = run_dir, console, context
+        # an epoch's batch order changes with the seed, its batch count does not: counted once here
+        self.batches_per_epoch = len(self._batches(random.Random(0)))
+        _check_enough_batches(self.batches_per_epoch, data, config, context.world)
         self.model = model.to(context.device)  # what is saved; ``forward`` is what trains
         self.forward = _wrapped(self.model, context, self.settings.compile, console)
         # fused: one kernel for every parameter; on a CPU it more than doubled training speed here
@@ -201,7 +200,7 @@ class Trainer:
 
     def fit(self) -> list[dict]:
         self.model.train()
-        total = len(self._batches(random.Random(0))) // self._group_size * self.settings.epochs
+        total = self.batches_per_epoch // self._group_size * self.settings.epochs
         with report.progress_bar(self.console) as self.progress, _signals_caught(self):
             done = min(total, self.step)
             self.task = self.progress.add_task("training", total=total, completed=done, loss=float("nan"), speed=0.0)
