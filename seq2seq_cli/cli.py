@@ -179,39 +179,191 @@ def _write_lines(lines: list[str], output_file: Optional[Path]) -> None:
         raise S2SError(f"{output_file}: cannot write ({exc.strerror})") from None
 
 
+ATTEND_TYPES = (".png", ".svg", ".pdf", ".html", ".gif")
+
+
 @app.command()
 def attend(
-    text: Annotated[str, typer.Argument(help="Sentence whose attention to draw.")] = DEFAULT_SENTENCE,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Image file: .png, .svg or .pdf.")] = Path("attention.png"),
+    text: Annotated[
+        Optional[str],
+        typer.Argument(help=f"Sentence whose attention to show, or - for one a line from stdin. [default: {DEFAULT_SENTENCE!r}]"),
+    ] = None,
+    input_file: Annotated[
+        Optional[Path], typer.Option("--input", "-i", help="Sentences, one a line (with --align: source<TAB>reference pairs).")
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out", "-o",
+            help="Picture (.png .svg .pdf), explorer page (.html); with --over-training .html or .gif. [default: attention.png]",
+        ),
+    ] = None,
+    as_text: Annotated[bool, typer.Option("--text", help="Print the matrix as a coloured table in the terminal.")] = False,
     style: Annotated[
-        str, typer.Option("--style", help="grid (dark, cell borders) or annotated (light, weights printed).")
-    ] = "grid",
+        Optional[str], typer.Option("--style", help="Pictures: grid (dark, cell borders) or annotated (light, weights printed).")
+    ] = None,
     layer: Annotated[
         Optional[int], typer.Option("--layer", help="Multi-head models: which decoder layer. [default: the last]")
     ] = None,
     head: Annotated[Optional[int], typer.Option("--head", help="Multi-head models: which head. [default: their average]")] = None,
     grid: Annotated[bool, typer.Option("--grid", help="Multi-head models: every head of the layer in one image.")] = False,
-    pieces: Annotated[bool, typer.Option("--pieces", help="Subword models: draw the pieces, not whole words.")] = False,
+    pieces: Annotated[bool, typer.Option("--pieces", help="Subword models: show the pieces, not whole words.")] = False,
     beam: BeamOption = None,
-    run: RunOption = None,
+    nbest: Annotated[int, typer.Option("--nbest", min=1, help=".html: show the N best hypotheses, each with its attention.")] = 1,
+    align: Annotated[
+        Optional[Path],
+        typer.Option("--align", help=".html: gold alignments (Pharaoh) of the --input pairs, drawn on the grid, with each AER."),
+    ] = None,
+    over_training: Annotated[
+        bool, typer.Option("--over-training", help="The run's probe sentences at every validation (.html slider or .gif).")
+    ] = False,
+    run: Annotated[
+        Optional[list[str]],
+        typer.Option("--run", help="Run folder or name inside --runs-dir; repeat to compare runs (.html). [default: newest run]"),
+    ] = None,
     runs_dir: RunsDirOption = Path("runs"),
 ) -> None:
-    """Draw the attention heatmap of one translation: source words across, output words down."""
+    """Show attention: a heatmap picture, an interactive [bold].html[/] explorer, or a table in the terminal."""
     with user_errors():
-        if style not in ("grid", "annotated"):
-            raise S2SError(f"--style must be grid or annotated, got {style!r}")
-        from seq2seq_cli.plot import check_image_path, plot_translation
+        from seq2seq_cli.plot import check_image_path
         from seq2seq_cli.runs import find_run
-        from seq2seq_cli.translator import Translator
 
-        check_image_path(out)
-        translator = Translator.from_run(find_run(run, runs_dir)).with_decoding(beam_size=beam)
-        translation = translator.translate([text])[0]
-        if translation.unknown:
-            _stderr().print(f"[yellow]warning:[/] unknown words read as <unk>: {', '.join(translation.unknown)}")
-        plot_translation(translation, out, style, layer, head, grid, pieces)
+        out = out if out is not None or as_text else Path("attention.png")
+        if out is not None:
+            check_image_path(out, ATTEND_TYPES)
+        kind = out.suffix.lower() if out is not None else None
+        if over_training:
+            _check_over_training_options(kind, text, input_file, as_text, nbest, align, beam, run)
+            return _attend_over_training(find_run(run[0] if run else None, runs_dir), out, kind)
+        if kind == ".gif":
+            raise S2SError(f"{out}: a .gif shows attention over training: add --over-training, or use .png or .html")
+        run_dirs = [find_run(name, runs_dir) for name in (run or [None])]
+        lines = _attend_lines(text, input_file, align)
+        if kind == ".html":
+            if style is not None or grid or layer is not None or head is not None:
+                raise S2SError("--style, --layer, --head and --grid choose one picture; the .html page has pickers for them")
+            return _attend_page(run_dirs, lines, out, beam, nbest, pieces, input_file, align)
+        _check_one_picture(lines, run_dirs, nbest, align, as_text, out)
+        _attend_picture(run_dirs[0], lines, out, as_text, style or "grid", layer, head, grid, pieces, beam)
+
+
+def _check_over_training_options(kind, text, input_file, as_text, nbest, align, beam, run) -> None:
+    if kind not in (".html", ".gif"):
+        raise S2SError("--over-training writes a page or an animation: give --out FILE.html or --out FILE.gif")
+    given = [name for name, used in (("a sentence", text is not None), ("--input", input_file is not None), ("--text", as_text),
+                                     ("--nbest", nbest > 1), ("--align", align is not None), ("--beam", beam is not None),
+                                     ("a second --run", run is not None and len(run) > 1)) if used]
+    if given:
+        raise S2SError(f"--over-training shows the probe sentences the run kept while it trained: drop {', '.join(given)}")
+
+
+def _attend_lines(text: Optional[str], input_file: Optional[Path], align: Optional[Path]) -> list[str]:
+    """The sentences to show; with --align, the --input file is read as source<TAB>reference pairs."""
+    if align is not None and input_file is None:
+        raise S2SError("--align needs --input FILE: the source<TAB>reference pairs its links belong to")
+    if input_file is not None and align is not None:
+        if text is not None:
+            raise S2SError("give a sentence or --input FILE, not both")
+        return []  # read as pairs by the page builder
+    lines = _input_lines(DEFAULT_SENTENCE if text is None and input_file is None else text, input_file)
+    lines = [line for line in lines if line.strip()] if input_file is not None or text == "-" else lines
+    if not lines:
+        raise S2SError(f"{input_file or 'stdin'}: no sentences to show")
+    return lines
+
+
+def _check_one_picture(
+    lines: list[str], run_dirs: list[Path], nbest: int, align: Optional[Path], as_text: bool, out: Optional[Path]
+) -> None:
+    what = "a picture" if not as_text else "--text"
+    if len(run_dirs) > 1:
+        raise S2SError(f"{what} shows one run: compare runs with --out FILE.html")
+    if nbest > 1:
+        raise S2SError(f"{what} shows the best translation: see the --nbest hypotheses with --out FILE.html")
+    if align is not None:
+        raise S2SError(f"{what} cannot draw gold links: use --out FILE.html with --align")
+    if len(lines) > 1 and (not as_text or out is not None):
+        raise S2SError(f"a picture shows one sentence, not {len(lines)}: use --out FILE.html (or --text alone)")
+
+
+def _attend_picture(run_dir: Path, lines: list[str], out: Optional[Path], as_text: bool, style: str,
+                    layer: Optional[int], head: Optional[int], grid: bool, pieces: bool, beam: Optional[int]) -> None:
+    """The best translation of each sentence as a picture (one sentence) and/or coloured tables."""
+    if style not in ("grid", "annotated"):
+        raise S2SError(f"--style must be grid or annotated, got {style!r}")
+    from seq2seq_cli.plot import attention_table, chosen_map, plot_translation
+    from seq2seq_cli.translator import Translator, translate_lines
+
+    translator = Translator.from_run(run_dir).with_decoding(beam_size=beam, n_best=1)
+    warn = _stderr().print
+    outputs = translate_lines(translator, lines, lambda message: warn(f"[yellow]warning:[/] {message}"), len(lines) > 1)
+    for candidates in outputs:
+        translation = candidates[0]
+        if out is not None:
+            plot_translation(translation, out, style, layer, head, grid, pieces)
         typer.echo(translation.text)
+        if as_text:
+            shown = translation if pieces else translation.by_words()
+            weights, title = chosen_map(shown, layer, head)
+            from rich.console import Console
+
+            Console(highlight=False, soft_wrap=True).print(attention_table(shown.source, shown.steps, weights, title))
+    if out is not None:
         _stderr().print(f"wrote {out}")
+
+
+def _attend_page(run_dirs: list[Path], lines: list[str], out: Path, beam: Optional[int], nbest: int, pieces: bool,
+                 input_file: Optional[Path], align: Optional[Path]) -> None:
+    """The interactive explorer: every sentence, every run, the n-best, gold links when given."""
+    from seq2seq_cli.data import read_pairs
+    from seq2seq_cli.evaluate import read_alignments
+    from seq2seq_cli.explorer import Run, run_names, translations_document
+    from seq2seq_cli.page import write_page
+
+    runs_to_show = [Run.load(d, name, beam_size=beam, n_best=nbest) for d, name in zip(run_dirs, run_names(run_dirs))]
+    pairs = gold = None
+    if align is not None:
+        pairs = read_pairs(input_file)
+        gold = read_alignments(align, len(pairs))
+        lines = [pair.source for pair in pairs]
+    for shown in runs_to_show:  # every sentence must suit every run: one error naming the line, before any work
+        _check_lines(shown, lines, numbered=input_file is not None or len(lines) > 1)
+    document = translations_document(runs_to_show, lines, pieces, pairs, gold, data=input_file or "input")
+    write_page(document, out)
+    for shown, view in zip(runs_to_show, zip(*(s["views"] for s in document["sentences"]))):
+        unknown = sorted({word for v in view for word in v["unknown"]})
+        if unknown:
+            _warn(f"{shown.name}: unknown words read as <unk>: {', '.join(unknown)}")
+    size = out.stat().st_size / 1024
+    _stderr().print(f"wrote {out} ({len(lines)} sentence{'s' * (len(lines) != 1)}, {len(runs_to_show)} run"
+                    f"{'s' * (len(runs_to_show) != 1)}, {size:,.0f} KB)")
+
+
+def _check_lines(shown, lines: list[str], numbered: bool) -> None:
+    from seq2seq_cli.errors import DataError
+
+    for number, line in enumerate(lines, 1):
+        try:
+            shown.translator.tokens(line)
+        except DataError as exc:
+            where = f"line {number}: " if numbered else ""
+            raise DataError(f"{shown.name}: {where}{exc}") from None
+
+
+def _attend_over_training(run_dir: Path, out: Path, kind: str) -> None:
+    from seq2seq_cli.explorer import training_document
+
+    document = training_document(run_dir, run_dir.name)
+    training = document["training"]
+    if kind == ".gif":
+        from seq2seq_cli.plot import animate_training
+
+        animate_training(training, out)
+    else:
+        from seq2seq_cli.page import write_page
+
+        write_page(document, out)
+    _stderr().print(f"wrote {out}: {len(training['probes'])} probe sentences over {len(training['validations'])} validations")
 
 
 @app.command()

@@ -82,6 +82,8 @@ class TrainConfig:
     best_metric: Literal["loss", "bleu", "chrf"] = "loss"
     patience: int = field(default=0, metadata={"min": 0})
     keep_best: int = _positive(1)
+    probes: int = field(default=4, metadata={"min": 0})
+    probe_sentences: list[str] = field(default_factory=list)
     accumulate: int = _positive(1)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"

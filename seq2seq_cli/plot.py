@@ -13,10 +13,11 @@ IMAGE_TYPES = (".png", ".svg", ".pdf")
 Style = Literal["grid", "annotated"]
 
 
-def check_image_path(path: Path) -> None:
+def check_image_path(path: Path, types: Sequence[str] = IMAGE_TYPES) -> None:
     """Fail before any work if the picture could not be written."""
-    if path.suffix.lower() not in IMAGE_TYPES:
-        raise S2SError(f"{path}: unsupported image type {path.suffix or '(none)'}; use .png, .svg or .pdf")
+    if path.suffix.lower() not in types:
+        allowed = ", ".join(types[:-1]) + f" or {types[-1]}" if len(types) > 1 else types[0]
+        raise S2SError(f"{path}: unsupported file type {path.suffix or '(none)'}; use {allowed}")
     if not path.parent.is_dir():
         raise S2SError(f"{path}: folder {path.parent} does not exist")
 
@@ -70,24 +71,110 @@ def plot_translation(translation, path: Path, style: Style = "grid", layer: int 
     if not pieces:
         translation = translation.by_words()
     title = f"“{' '.join(translation.source)}” → “{translation.text}”"
-    weights = translation.attention
-    if weights.dim() == 2:
-        if grid or layer is not None or head is not None:
-            raise S2SError("--layer, --head and --grid need a multi-head model (model.attention: multihead, or a transformer)")
-        plot_attention(translation.source, translation.steps, weights, path, style, title)
+    if grid:
+        if head is not None:
+            raise S2SError("--grid draws every head of a layer: drop --head (or drop --grid to draw that head)")
+        shown = _chosen_layer(translation.attention, layer, head, "--grid")
+        weights = translation.attention[:, shown]
+        _plot_heads(translation.source, translation.steps, weights, path, style, f"{title}\nlayer {shown}, every head")
         return
+    weights, which = chosen_map(translation, layer, head)
+    plot_attention(translation.source, translation.steps, weights, path, style, f"{title}\n{which}" if which else title)
+
+
+def chosen_map(translation, layer: int | None = None, head: int | None = None):
+    """The (steps, source) map ``--layer`` and ``--head`` pick, and its caption ("" for a single-map model)."""
+    if translation.attention.dim() == 2:
+        _chosen_layer(translation.attention, layer, head, "--layer and --head")
+        return translation.attention, ""
+    shown = _chosen_layer(translation.attention, layer, head, "")
+    which = "average of its heads" if head is None else f"head {head}"
+    return translation.attention_map(shown, head), f"layer {shown}, {which}"
+
+
+def _chosen_layer(weights, layer: int | None, head: int | None, options: str) -> int:
+    """The layer to show (default: the last); an error for a layer or head the model does not have."""
+    if weights.dim() == 2:
+        if layer is not None or head is not None or options == "--grid":
+            raise S2SError("--layer, --head and --grid need a multi-head model (model.attention: multihead, or a transformer)")
+        return 0
     layers, heads = weights.shape[1], weights.shape[2]
     if layer is not None and not 0 <= layer < layers:
         raise S2SError(f"--layer {layer}: this model has layers 0 to {layers - 1}")
     if head is not None and not 0 <= head < heads:
         raise S2SError(f"--head {head}: this model has heads 0 to {heads - 1}")
-    shown = layers - 1 if layer is None else layer
-    if grid:
-        _plot_heads(translation.source, translation.steps, weights[:, shown], path, style, f"{title}\nlayer {shown}, every head")
-        return
-    which = "average of its heads" if head is None else f"head {head}"
-    plot_attention(translation.source, translation.steps, translation.attention_map(shown, head), path, style,
-                   f"{title}\nlayer {shown}, {which}")
+    return layers - 1 if layer is None else layer
+
+
+def attention_table(source: Sequence[str], output: Sequence[str], weights, title: str = ""):
+    """The map as a rich table for a terminal (over ssh, say): each weight printed on a shade of blue."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title or None, title_justify="left")
+    table.add_column("", justify="right", style="bold")
+    for word in source:
+        table.add_column(word, justify="right")
+    for word, row in zip(output, weights.tolist()):
+        table.add_row(word, *(Text(f"{w:.2f}", style=_shade(w)) for w in row))
+    return table
+
+
+def _shade(weight: float) -> str:
+    """White on dark blue for strong weights, fading to plain dim text for weak ones."""
+    level = min(max(weight, 0.0), 1.0)
+    blue = int(40 + 200 * level)
+    foreground = "white" if level > 0.35 else ("grey70" if level < 0.05 else "default")
+    return f"{foreground} on rgb(0,{int(blue * 0.45)},{blue})" if level >= 0.05 else foreground
+
+
+def animate_training(training: dict, path: Path, seconds_per_frame: float = 0.6) -> None:
+    """The probe sentences' attention over the validations as an animated GIF (for slides and READMEs)."""
+    from seq2seq_cli.explorer import decode_map
+
+    plt = _pyplot()
+    probes, validations = training["probes"], training["validations"]
+    columns = min(len(probes), 3)
+    rows = -(-len(probes) // columns)
+    frames = []
+    for index, validation in enumerate(validations):
+        figure, grid = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.6 * rows + 0.6), squeeze=False)
+        for axes, probe in zip(grid.flat, probes):
+            frame = probe["frames"][index]
+            axes.imshow(decode_map(frame["cross"]).numpy(), cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
+            axes.set_xticks(range(len(probe["source_tokens"])), labels=probe["source_tokens"], rotation=45,
+                            ha="left", rotation_mode="anchor", fontsize=8)
+            axes.set_yticks(range(len(frame["tokens"])), labels=frame["tokens"], fontsize=8)
+            axes.xaxis.tick_top()
+        for axes in list(grid.flat)[len(probes):]:
+            axes.axis("off")
+        figure.suptitle(_validation_title(validation), fontsize=12)
+        figure.tight_layout()
+        frames.append(_figure_image(figure))
+        plt.close(figure)
+    durations = [int(seconds_per_frame * 1000)] * (len(frames) - 1) + [2500]  # linger on the trained model
+    try:
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0, optimize=True)
+    except OSError as exc:
+        raise S2SError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def _validation_title(validation: dict) -> str:
+    parts = [f"step {validation['step']}"]
+    if validation.get("val_loss") is not None:
+        parts.append(f"validation loss {validation['val_loss']:.3f}")
+    if validation.get("val_bleu") is not None:
+        parts.append(f"BLEU {validation['val_bleu']:.1f}")
+    return " · ".join(parts)
+
+
+def _figure_image(figure):
+    """A drawn figure as a palette image (every frame of a GIF has the figure's size)."""
+    from PIL import Image
+
+    figure.canvas.draw()
+    image = Image.frombuffer("RGBA", figure.canvas.get_width_height(), figure.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    return image.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE, colors=128)
 
 
 def _plot_heads(source: Sequence[str], output: Sequence[str], weights, path: Path, style: Style, title: str) -> None:

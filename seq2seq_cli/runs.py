@@ -19,6 +19,7 @@ TARGET_VOCAB = "vocab.tgt.txt"
 BEST = "best.pt"
 LAST = "last.pt"
 METRICS = "metrics.jsonl"
+PROBES = "probes.jsonl"  # the probe sentences' attention at every validation (``s2s attend --over-training``)
 CHECKPOINT_FORMAT = 1  # bumped whenever what a checkpoint holds changes incompatibly
 CURVES = "curves.png"
 
@@ -111,22 +112,31 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
     """One JSON line per validation, flushed to disk before the checkpoints that follow it."""
-    import json
-
-    try:
-        with open(run_dir / METRICS, "a", encoding="utf-8") as log:
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            os.fsync(log.fileno())
-    except OSError as exc:
-        raise RunError(f"{run_dir / METRICS}: cannot write ({exc.strerror}); the checkpoints are intact") from None
+    append_record(run_dir / METRICS, record, "the checkpoints are intact")
 
 
 def read_metrics(run_dir: Path, up_to_step: int | None = None, rewrite: bool = True) -> list[dict[str, Any]]:
     """The metrics log; with ``up_to_step``, cut back (and rewritten) to match a checkpoint being resumed."""
+    return read_records(run_dir / METRICS, up_to_step, rewrite)
+
+
+def append_record(path: Path, record: dict[str, Any], reassurance: str = "") -> None:
+    """Append one JSON line to a run's log and flush it to disk."""
     import json
 
-    path = run_dir / METRICS
+    try:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(json.dumps(record, ensure_ascii=False) + "\n")
+            log.flush()
+            os.fsync(log.fileno())
+    except OSError as exc:
+        raise RunError(f"{path}: cannot write ({exc.strerror}){'; ' + reassurance if reassurance else ''}") from None
+
+
+def read_records(path: Path, up_to_step: int | None = None, rewrite: bool = True) -> list[dict[str, Any]]:
+    """A JSON-lines log of validations; with ``up_to_step``, cut back (and rewritten) to a resumed checkpoint."""
+    import json
+
     lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
     records = []
     for line in lines:
@@ -136,8 +146,8 @@ def read_metrics(run_dir: Path, up_to_step: int | None = None, rewrite: bool = T
             break  # a line cut short by a crash: everything after it is gone too
     if up_to_step is not None:
         records = [r for r in records if r["step"] <= up_to_step]
-    if up_to_step is not None and rewrite:
-        text = "".join(json.dumps(r) + "\n" for r in records)
+    if up_to_step is not None and rewrite and path.is_file():
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
         temporary = path.with_name(f".{path.name}.tmp")
         temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, path)

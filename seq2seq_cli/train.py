@@ -25,8 +25,10 @@ from seq2seq_cli.distributed import SINGLE, Context, setup, teardown
 from seq2seq_cli.errors import RunError, S2SError, TrainingError, TrainingInterrupted
 from seq2seq_cli.model import Seq2Seq, build_model
 from seq2seq_cli.prepare import TrainingData, check_fingerprints, data_fingerprints, prepare_data, read_training_pairs
+from seq2seq_cli.probes import append_probes, choose_probes, probe_record, read_probes
 from seq2seq_cli.scoreboard import Scoreboard, Verdict, plateau_scheduler
 from seq2seq_cli.tokenizers import load_tokenizers, train_tokenizers
+from seq2seq_cli.translator import Translator
 from seq2seq_cli.validation import batch_loss, validation_scores
 
 
@@ -189,6 +191,8 @@ class Trainer:
         self.step, self.epoch, self.batch_in_epoch = 0, 1, 0
         self.records: list[dict] = []
         self.scoreboard = Scoreboard(self.settings.best_metric, self.settings.keep_best, self.settings.patience)
+        self.probes = choose_probes(config, data, self._translator()) if context.is_main else []
+        self.model.train()
         self.data_files = data_files  # size and sha256 of data.train and data.val, checked by --resume
         self.skipped = 0  # batches skipped for a non-finite loss or gradient (train.on_nonfinite: skip)
         self.stop_reason = ""
@@ -375,6 +379,9 @@ class Trainer:
     def _checkpoint(self, record: dict, verdict: Verdict) -> None:
         """Metrics line, ``best`` when it is, the best N when asked, and ``last`` as the commit point."""
         if self.context.is_main:
+            if self.probes:  # greedy and dropout-free: draws nothing from the RNG, so resuming stays exact
+                append_probes(self.run_dir, probe_record(self._translator(), self.probes, record["step"]))
+                self.model.train()
             runs.append_metrics(self.run_dir, record)
             weights = {"model": self.model.state_dict(), "epoch": record["epoch"], "step": record["step"]}
             if verdict.improved:
@@ -384,6 +391,11 @@ class Trainer:
             for step in verdict.dropped:
                 (self.run_dir / runs.ranked_checkpoint(step)).unlink(missing_ok=True)
         self._save_last(finished=False)
+
+    def _translator(self) -> Translator:
+        """The model being trained behind the one decode path (it switches the model to eval mode)."""
+        data = self.data
+        return Translator(self.model, self.config, data.src_vocab, data.tgt_vocab, data.tokenizers)
 
     def _save_last(self, finished: bool) -> None:
         """Every process calls this (it gathers each one's share of the state); rank 0 writes."""
@@ -444,6 +456,7 @@ class Trainer:
         self.window_loss, self.window_tokens = self._window_from(state)
         self.start = time.perf_counter() - state["elapsed"]
         self.records = runs.read_metrics(self.run_dir, up_to_step=self.step, rewrite=self.context.is_main)
+        read_probes(self.run_dir, up_to_step=self.step, rewrite=self.context.is_main)
         self.scoreboard.load_state_dict(state, self.records)
 
     def _window_from(self, state: dict) -> tuple[torch.Tensor, int]:

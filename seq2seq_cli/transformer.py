@@ -44,14 +44,17 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(d_model, d_model)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None, cache: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x: (batch, len, d_model); cache: (batch, 2, heads, past, d_head) of earlier positions (decoder)."""
+        self, x: torch.Tensor, mask: torch.Tensor | None, cache: torch.Tensor | None = None, need_weights: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """x: (batch, len, d_model); cache: (batch, 2, heads, past, d_head) of earlier positions (decoder).
+
+        Returns the output, the extended cache and, when asked, weights (batch, heads, len, past + len).
+        """
         q, k, v = (split_heads(t, self.heads) for t in self.qkv(x).chunk(3, dim=-1))
         if cache is not None:
             k, v = torch.cat([cache[:, 0], k], dim=2), torch.cat([cache[:, 1], v], dim=2)
-        context, _ = scaled_dot_product(q, k, v, mask, self.dropout if self.training else 0.0, need_weights=False)
-        return self.out(merge_heads(context)), torch.stack([k, v], dim=1)
+        context, weights = scaled_dot_product(q, k, v, mask, self.dropout if self.training else 0.0, need_weights)
+        return self.out(merge_heads(context)), torch.stack([k, v], dim=1), weights
 
 
 class CrossAttention(nn.Module):
@@ -83,9 +86,12 @@ class EncoderLayer(nn.Module):
         self.feed_forward = FeedForward(d_model, ff_dim, dropout)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = x + self.dropout(self.attention(self.norm1(x), mask)[0])
-        return x + self.dropout(self.feed_forward(self.norm2(x)))
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, need_weights: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attended, _, weights = self.attention(self.norm1(x), mask, need_weights=need_weights)
+        x = x + self.dropout(attended)
+        return x + self.dropout(self.feed_forward(self.norm2(x))), weights
 
 
 class DecoderLayer(nn.Module):
@@ -97,12 +103,13 @@ class DecoderLayer(nn.Module):
         self.feed_forward = FeedForward(d_model, ff_dim, dropout)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x, causal, cache, kv, src_mask, need_weights):
-        attended, cache = self.self_attention(self.norm1(x), causal, cache)
+    def forward(self, x, causal, cache, kv, src_mask, need_weights, need_self_weights=False):
+        """Returns the output, the extended cache, cross-attention and (when asked) self-attention weights."""
+        attended, cache, self_weights = self.self_attention(self.norm1(x), causal, cache, need_self_weights)
         x = x + self.dropout(attended)
         attended, weights = self.cross_attention(self.norm2(x), kv, src_mask, need_weights)
         x = x + self.dropout(attended)
-        return x + self.dropout(self.feed_forward(self.norm3(x))), cache, weights
+        return x + self.dropout(self.feed_forward(self.norm3(x))), cache, weights, self_weights
 
 
 def scaled_embedding(vocab_size: int, d_model: int) -> nn.Embedding:
@@ -126,12 +133,21 @@ class TransformerEncoder(nn.Module):
 
     def forward(self, src: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, None]:
         """src: (batch, src_len) -> states (batch, src_len, d_model); no final state to hand over."""
+        return self._encode(src, lengths, need_weights=False)[0], None
+
+    def self_attention(self, src: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """What each source position attends to: (batch, layers, heads, src_len, src_len)."""
+        return torch.stack(self._encode(src, lengths, need_weights=True)[1], dim=1)
+
+    def _encode(self, src: torch.Tensor, lengths: torch.Tensor, need_weights: bool) -> tuple[torch.Tensor, list]:
         mask = (torch.arange(src.size(1), device=src.device) < lengths.to(src.device).unsqueeze(1))[:, None, None, :]
         x = self.embedding(src) * math.sqrt(self.d_model) + sinusoids(src.size(1), self.d_model).to(src.device)
         x = self.dropout(x)
+        weights = []
         for layer in self.layers:
-            x = layer(x, mask)
-        return self.norm(x), None
+            x, layer_weights = layer(x, mask, need_weights)
+            weights.append(layer_weights)
+        return self.norm(x), weights
 
 
 class TransformerDecoder(nn.Module):
@@ -171,6 +187,15 @@ class TransformerDecoder(nn.Module):
         Returns features (batch, tgt_len, d_model), cross-attention weights
         (batch, tgt_len, layers, heads, src_len) when asked, and the extended cache.
         """
+        features, weights, state, _ = self._decode(prev_tokens, state, memory, need_weights, need_self_weights=False)
+        return features, weights, state
+
+    def self_attention(self, prev_tokens: torch.Tensor, memory: Memory) -> torch.Tensor:
+        """What each position of a whole output attends to among the words before it (teacher-forced):
+        prev_tokens (batch, tgt_len) -> (batch, layers, heads, tgt_len, tgt_len), upper triangle 0."""
+        return self._decode(prev_tokens, self._empty_cache(memory), memory, False, need_self_weights=True)[3]
+
+    def _decode(self, prev_tokens, state, memory, need_weights: bool, need_self_weights: bool):
         if state.dim() == 2:  # an uncached prefix of ids (use_cache off): read it from scratch
             state = self._empty_cache(memory)
         past, length = state.size(4), prev_tokens.size(1)
@@ -178,13 +203,17 @@ class TransformerDecoder(nn.Module):
         x = self.dropout(self.embedding(prev_tokens) * math.sqrt(self.d_model) + positions)
         causal = torch.ones(length, past + length, dtype=torch.bool, device=x.device).tril(diagonal=past)
         src_mask = memory.mask[:, None, None, :]
-        caches, all_weights = [], []
+        caches, cross, own = [], [], []
         for index, layer in enumerate(self.layers):
-            x, cache, weights = layer(x, causal, state[:, index], memory.keys[:, index], src_mask, need_weights)
+            x, cache, weights, self_weights = layer(
+                x, causal, state[:, index], memory.keys[:, index], src_mask, need_weights, need_self_weights
+            )
             caches.append(cache)
-            all_weights.append(weights)
-        weights = torch.stack(all_weights, dim=1).permute(0, 3, 1, 2, 4) if need_weights else None
-        return self.norm(x), weights, torch.stack(caches, dim=1)
+            cross.append(weights)
+            own.append(self_weights)
+        cross_weights = torch.stack(cross, dim=1).permute(0, 3, 1, 2, 4) if need_weights else None
+        self_weights = torch.stack(own, dim=1) if need_self_weights else None
+        return self.norm(x), cross_weights, torch.stack(caches, dim=1), self_weights
 
     def forward(self, prev_tokens: torch.Tensor, state: torch.Tensor, memory: Memory):
         features, weights, state = self.features(prev_tokens, state, memory)

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -32,6 +32,7 @@ class Translation:
     text: str  # the output as text: detokenised, pieces joined
     source_words: list[list[int]]  # which source tokens make up each word (subword models: several)
     output_words: list[list[int]]
+    ids: list[int] = field(default_factory=list)  # the target ids searched, <eos> included when it stopped
 
     def attention_map(self, layer: int | None = None, head: int | None = None) -> torch.Tensor:
         """(steps, len(source)): one head of one layer, or (default) the average of the last layer's heads."""
@@ -49,7 +50,7 @@ class Translation:
         single = [[i] for i in range(len(self.output_words))]
         return Translation(
             merge_pieces(self.source, self.source_words), merge_pieces(self.output, self.output_words), weights,
-            self.score, self.unknown, self.text, [[i] for i in range(len(self.source_words))], single,
+            self.score, self.unknown, self.text, [[i] for i in range(len(self.source_words))], single, self.ids,
         )
 
 
@@ -133,7 +134,23 @@ class Translator:
         return Translation(
             source, output, hypothesis.attention, hypothesis.score, self.src_vocab.unknown(source),
             self.tgt_tokenizer.detokenize(output), self.src_tokenizer.words(source), self.tgt_tokenizer.words(output),
+            hypothesis.tokens,
         )
+
+    @torch.inference_mode()
+    def self_attention(self, translation: Translation) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """A Transformer's self-attention for a translation it made, read again teacher-forced:
+        the encoder's (layers, heads, src, src) and the decoder's (layers, heads, steps, steps),
+        decoder column j being the word read at step j (``<s>``, then the output). None for other models."""
+        encoder = self.model.encoder
+        if not hasattr(encoder, "self_attention"):
+            return None
+        src, lengths = pad_sources([self.src_vocab.encode(translation.source)])
+        src = src.to(self.device)
+        memory, _ = self.model.encode(src, lengths)
+        prev = torch.tensor([[Vocab.SOS] + translation.ids[:-1]], device=self.device)  # the words each step read
+        own = self.model.decoder.self_attention(prev, memory)
+        return encoder.self_attention(src, lengths)[0].float().cpu(), own[0].float().cpu()
 
     @torch.inference_mode()
     def read_references(self, sources: Sequence[str], targets: Sequence[str], batch_size: int = 64) -> list[ReferenceReading]:
@@ -156,8 +173,8 @@ class Translator:
             for row, ((source, target), ids) in enumerate(zip(chunk, targets_ids)):
                 gold = torch.tensor(ids + [Vocab.EOS])
                 correct = int((guesses[row, : len(gold)] == gold).sum())
-                own = attention_map(weights[row, : len(target), ..., : len(source)])
-                readings.append(ReferenceReading(own.clone(), correct, len(gold)))
+                full = weights[row, : len(target), ..., : len(source)].clone()
+                readings.append(ReferenceReading(attention_map(full), correct, len(gold), full))
         return readings
 
 
@@ -166,6 +183,7 @@ class ReferenceReading:
     attention: torch.Tensor  # (len(target), len(source)): the <eos> step left out
     correct: int  # reference words (and the final <eos>) the model would have predicted itself
     words: int
+    weights: torch.Tensor  # every head of every layer for multi-head models: (len(target), layers, heads, len(source))
 
 
 def replace_unknown(output: list[str], source: list[str], attention: torch.Tensor) -> list[str]:

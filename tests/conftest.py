@@ -56,3 +56,16 @@ def seed_run(runs_dir) -> Path:
         os.chdir(previous)
     assert result.exit_code == 0, result.output
     return runs_dir / "seed"
+
+
+TRANSFORMER_SEED = [
+    "model.type=transformer", "model.hidden_size=64", "model.heads=4", "model.ff_dim=128", "model.layers=2",
+    "model.dropout=0.0", "train.lr=0.002", "train.epochs=80", "train.lr_schedule=inverse-sqrt",
+    "train.warmup_steps=10", "train.label_smoothing=0.1", "decode.beam_size=3",
+]
+
+
+@pytest.fixture(scope="session")
+def transformer_run(tmp_path_factory) -> Path:
+    """The five pairs learnt by a small Transformer (2 layers × 4 heads), trained once per session."""
+    return train_seed_run(tmp_path_factory.mktemp("transformer"), TRANSFORMER_SEED)

@@ -99,6 +99,7 @@ def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_weights(uninter
         assert all(torch.equal(expected[k], got[k]) for k in expected), name
     whole = [(r["step"], r["train_loss"], r["val_loss"]) for r in runs.read_metrics(uninterrupted)]
     assert [(r["step"], r["train_loss"], r["val_loss"]) for r in runs.read_metrics(run_dir)] == whole
+    assert (run_dir / "probes.jsonl").read_text() == (uninterrupted / "probes.jsonl").read_text()  # one line a validation
 
 
 def test_resuming_a_finished_run_says_so(uninterrupted):

@@ -9,7 +9,7 @@ from seq2seq_cli.config import ModelConfig
 from seq2seq_cli.data import pad_sources
 from seq2seq_cli.model import build_model
 from seq2seq_cli.search import beam_search, greedy_search, max_output_lengths
-from tests.conftest import SEED_PAIRS, run_cli, train_seed_run
+from tests.conftest import SEED_PAIRS, run_cli
 
 VOCAB = 29
 
@@ -97,18 +97,6 @@ def test_beam_size_one_equals_greedy():
 def test_tied_embeddings_share_one_matrix():
     model = tiny_transformer(tie_embeddings=True)
     assert model.decoder.out.weight is model.decoder.embedding.weight
-
-
-TRANSFORMER_SEED = [
-    "model.type=transformer", "model.hidden_size=64", "model.heads=4", "model.ff_dim=128", "model.layers=2",
-    "model.dropout=0.0", "train.lr=0.002", "train.epochs=80", "train.lr_schedule=inverse-sqrt",
-    "train.warmup_steps=10", "train.label_smoothing=0.1", "decode.beam_size=3",
-]
-
-
-@pytest.fixture(scope="module")
-def transformer_run(tmp_path_factory):
-    return train_seed_run(tmp_path_factory.mktemp("transformer"), TRANSFORMER_SEED)
 
 
 def test_the_transformer_learns_the_five_pairs(transformer_run):
