@@ -103,3 +103,16 @@ def test_a_vocabulary_smaller_than_the_alphabet_is_a_clear_error(tmp_path):
                      "--set", f"train.runs_dir={tmp_path}")
     assert_one_line_error(result, "data.vocab_size (16) is too small for data/seed.tsv: sentencepiece needs at least 18 pieces")
     assert not list(tmp_path.iterdir())  # no half-made run folder left behind
+
+
+def test_the_explorer_shows_words_and_with_pieces_the_pieces(subword_run, tmp_path):
+    from tests.test_explorer import page_document
+
+    words, pieces = tmp_path / "words.html", tmp_path / "pieces.html"
+    assert run_cli("attend", "--run", str(subword_run), "--out", str(words), "i am a student").exit_code == 0
+    assert run_cli("attend", "--run", str(subword_run), "--out", str(pieces), "--pieces", "i am a student").exit_code == 0
+    by_words, by_pieces = (page_document(p)["sentences"][0]["views"][0] for p in (words, pieces))
+    assert by_words["source_tokens"] == ["i", "am", "a", "student"]
+    assert by_pieces["source_tokens"] == Translator.from_run(subword_run).src_tokenizer.tokens("i am a student")
+    hypothesis = by_words["hypotheses"][0]
+    assert hypothesis["cross"]["shape"] == [len(hypothesis["tokens"]), 4]
