@@ -31,7 +31,8 @@ def json_attention(run_dir, sentence: str, *options: str) -> list[dict]:
 
 def test_a_map_keeps_each_weight_to_four_decimals():
     weights = torch.tensor([[0.123449, 0.87655, 0.0], [1.0, 0.5, 0.00004]])
-    assert torch.equal(decode_map(encode_map(weights)), torch.tensor([[0.1234, 0.8766, 0.0], [1.0, 0.5, 0.0]], dtype=torch.float64))
+    expected = torch.tensor([[0.1234, 0.8766, 0.0], [1.0, 0.5, 0.0]], dtype=torch.float64)
+    assert torch.equal(decode_map(encode_map(weights)), expected)
 
 
 def test_the_page_holds_the_attention_translate_json_prints(seed_run, tmp_path):
@@ -100,8 +101,8 @@ def test_gold_links_and_aer_come_with_the_reference_reading(seed_run, tmp_path):
         assert scored.exit_code == 0, scored.output
         aer = json.loads((seed_run / f"one{number}.eval.json").read_text())["aer"]
         assert reference["aer"] == aer  # the sentence's AER, as evaluate computes it
-        expected_links = sorted([int(s), int(t)] for s, t in (link.split("-") for link in links.read_text().splitlines()[number].split()))
-        assert reference["gold"] == expected_links
+        line = links.read_text().splitlines()[number]
+        assert reference["gold"] == sorted([int(s), int(t)] for s, t in (link.split("-") for link in line.split()))
 
 
 def test_runs_side_by_side_each_translate_the_same_sentences(seed_run, transformer_run, tmp_path):
