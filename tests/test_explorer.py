@@ -184,3 +184,17 @@ def test_over_training_on_a_run_without_probes_says_why(seed_run, tmp_path):
     assert result.exit_code == 2
     assert "no probe attention kept" in result.stderr and "train it again" in result.stderr
     assert not (tmp_path / "learn.html").exists()
+
+
+def test_a_multihead_gru_page_holds_each_head(tmp_path):
+    from tests.conftest import train_seed_run
+
+    run_dir = train_seed_run(tmp_path, ["model.attention=multihead", "model.heads=4", "train.epochs=3", "train.probes=1"])
+    document = translations_document([Run("m", Translator.from_run(run_dir))], ["he is a teacher"])
+    assert document["runs"][0]["kind"] == "multihead" and document["runs"][0]["heads"] == 4
+    hypothesis = document["sentences"][0]["views"][0]["hypotheses"][0]
+    assert len(hypothesis["cross"]) == 1 and len(hypothesis["cross"][0]) == 4  # one layer of four heads
+    assert hypothesis["decoder_self"] is None and document["sentences"][0]["views"][0]["encoder_self"] is None
+    probes = [json.loads(line) for line in (run_dir / "probes.jsonl").read_text().splitlines()]
+    # one validation sentence, which is the README's first; its second has words the five pairs lack
+    assert len(probes) == 3 and [p["source"] for p in probes[0]["probes"]] == ["i am a student"]
