@@ -198,3 +198,24 @@ def test_a_multihead_gru_page_holds_each_head(tmp_path):
     probes = [json.loads(line) for line in (run_dir / "probes.jsonl").read_text().splitlines()]
     # one validation sentence, which is the README's first; its second has words the five pairs lack
     assert len(probes) == 3 and [p["source"] for p in probes[0]["probes"]] == ["i am a student"]
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_a_missing_browser_skips_here_and_fails_where_required(required, tmp_path):
+    """CI sets S2S_REQUIRE_BROWSER=1: there the browser tests must run, never skip."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "S2S_CHROMIUM": str(tmp_path / "no-chromium"), "S2S_REQUIRE_BROWSER": "1" if required else "0"}
+    test = "tests/test_explorer_page.py::test_single_head_grid_readout_and_no_network"
+    process = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", test],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert f"S2S_CHROMIUM={tmp_path / 'no-chromium'} does not exist" in process.stdout
+    assert "apt-get install chromium" in process.stdout
+    if required:
+        assert process.returncode == 1 and "1 error" in process.stdout and "Traceback" not in process.stdout
+    else:
+        assert process.returncode == 0 and "1 skipped" in process.stdout
