@@ -15,19 +15,51 @@ What it writes (under ``--out``, default ``data/en-fr`` next to this script):
 
 Alignment conventions: every French token is linked to the English word(s) it translates; a
 link may be many-to-one or one-to-many ("not" → "ne" and "pas"; "to" + "the" → "au";
-"look for" → "cherche"; "near" → "près" "de"). English words with no French counterpart stay
-unaligned: the auxiliary "do/does" of negation and the article "a/an" before a profession.
+"look for" → "cherche"; "near" → "près" "de"; "to my house" → "chez moi", with "chez" linked to
+"to" and "house" and "moi" to "my"). English words with no French counterpart stay unaligned: the
+auxiliary "do/does" of negation and the article "a/an" before a profession. A French article with
+no English one links to the noun: "i like cookies" → "j'aime les biscuits" (les ← cookies).
 
 Translation rules the data keeps to, so that each English sentence has one translation:
 "you" is "tu" and "you all" is "vous"; "your" is "ton/ta/tes", or "votre/vos" when the subject
 is "you all"; "they" is "ils" (masculine by default) except with a feminine-only profession
 ("they are actresses" → "elles sont actrices"); pronouns other than "she" are masculine unless
 such a profession says otherwise; gender-neutral English nouns take their masculine French
-form ("the student" → "l'étudiant"). Sentences are built from templates (be + adjective,
-be + profession, be + place, have, go to, come from, live in, transitive and intransitive
-verbs, give/show ... to), each optionally negated. Every English sentence appears once in the
-whole corpus, so no test or validation sentence is in training; the split is seeded, and two
-runs with the same seed write byte-identical files.
+form ("the student" → "l'étudiant").
+
+Idioms the rules keep out, since each would change the meaning:
+
+* "like" never takes a person: "aimer" + a person reads as *love* ("elle aime son médecin"), and
+  "apprécier" would make the verb's translation hang on the object that follows it, which the
+  Quickstart model did not learn in 8 epochs. "like" → "aimer" stays for things, animals and
+  places; "love" → "adorer" takes people too ("elle adore son frère").
+* "like"/"love" never take "a"/"some": general likes are a bare English plural and a French
+  definite plural ("we love cookies" → "nous adorons les biscuits", also after negation: "je
+  n'aime pas les biscuits"); such objects get no extra phrase after them.
+* Adjectives placed before the noun skip the nouns they would turn into another word
+  (``not_before``): no "grand frère/grande sœur/grand oncle/grande tante" (older brother,
+  great-uncle...), "grand ami/professeur/médecin" (great ...), "grand magasin" (department store),
+  "bonne sœur" (nun), "bon homme", "bonne femme", "petit ami", "vieille fille", "belle-mère".
+  "tall" with those nouns stays a predicate ("my brother is tall" → "mon frère est grand").
+* One is "in" a car, bus, boat, plane or train ("dans") but "on" a bike ("sur le vélo").
+* "to/at/from" + a possessive place: "to my house" → "chez moi" ("from my house" → "de chez
+  moi"; with an adjective, "dans ma petite maison"); "to his garden/kitchen/bedroom/village" →
+  "dans son ..."; buildings and workplaces keep "à" ("à mon bureau"). Places nobody owns (park,
+  beach, river...) never take a possessive in a prepositional phrase.
+
+Sentences are built from templates (be + adjective, be + profession, be + place, have, go to,
+come from, live in, transitive and intransitive verbs, give/show ... to), each optionally
+negated, and noun phrases may carry up to two adjectives and a phrase after the noun:
+
+* two adjectives, one placed before the French noun and one after it ("the small red car" →
+  "la petite voiture rouge", "some old broken clocks" → "de vieilles horloges cassées");
+* a subject with a prepositional phrase after it ("the man with the dog is tall" → "l'homme avec
+  le chien est grand", "the cat under the table is black" → "le chat sous la table est noir");
+* an intransitive verb with two phrases ("we walk on the beach with the children" → "nous
+  marchons sur la plage avec les enfants").
+
+Every English sentence appears once in the whole corpus, so no test or validation sentence is
+in training; the split is seeded, and two runs with the same seed write byte-identical files.
 """
 
 from __future__ import annotations
@@ -109,6 +141,7 @@ class Verb:
     objects: frozenset[str]  # noun tags accepted as direct object ("city" for cities)
     subjects: frozenset[str]
     pps: tuple[str, ...]  # "prep:tag" phrases that may follow an intransitive use
+    generic: bool = False  # a verb of liking: objects are general (i like cookies → j'aime les biscuits)
 
 
 # ----------------------------------------------------------------------------- morphology
@@ -210,8 +243,16 @@ def _adj(
                      frozenset(not_before.split()))
 
 
-def _verb(en: str, fr: str, objects: str = "", subjects: str = "person", pps: str = "") -> Verb:
-    return Verb(tuple(en.split()), fr, frozenset(objects.split()), frozenset(subjects.split()), tuple(pps.split()))
+def _verb(
+    en: str,
+    fr: str,
+    objects: str = "",
+    subjects: str = "person",
+    pps: str = "",
+    generic: bool = False,
+) -> Verb:
+    return Verb(tuple(en.split()), fr, frozenset(objects.split()), frozenset(subjects.split()), tuple(pps.split()),
+                generic)
 
 
 NOUNS: tuple[Noun, ...] = (
@@ -273,13 +314,13 @@ NOUNS: tuple[Noun, ...] = (
     _noun("bed", "lit", "m", "furniture surface under"),
     _noun("door", "porte", "f", "fixture openable landmark"),
     _noun("window", "fenêtre", "f", "fixture openable fragile landmark"),
-    # vehicles
-    _noun("car", "voiture", "f", "vehicle machine under landmark"),
-    _noun("bike", "vélo", "m", "vehicle machine"),
-    _noun("bus", "bus", "m", "vehicle machine landmark", en_pl="buses"),
-    _noun("boat", "bateau", "m", "vehicle machine landmark"),
-    _noun("plane", "avion", "m", "vehicle machine landmark"),
-    _noun("train", "train", "m", "vehicle machine landmark"),
+    # vehicles; "passenger": one is "in" it (dans), "ride": one is "on" it (sur le vélo)
+    _noun("car", "voiture", "f", "vehicle machine passenger under landmark"),
+    _noun("bike", "vélo", "m", "vehicle machine ride"),
+    _noun("bus", "bus", "m", "vehicle machine passenger landmark", en_pl="buses"),
+    _noun("boat", "bateau", "m", "vehicle machine passenger landmark"),
+    _noun("plane", "avion", "m", "vehicle machine passenger landmark"),
+    _noun("train", "train", "m", "vehicle machine passenger landmark"),
     # food
     _noun("apple", "pomme", "f", "food small"),
     _noun("cake", "gâteau", "m", "food"),
@@ -341,10 +382,13 @@ _ALL = "person animal thing furniture fixture vehicle food place nature"
 _OBJECTS = "thing furniture fixture vehicle building nature"
 ADJECTIVES: tuple[Adjective, ...] = (
     # before the noun
-    # not_before: petit ami (boyfriend), grand-mère, grand homme (great man), vieille fille, bonne femme
+    # not_before: petit ami (boyfriend), grand-mère, grand homme (great man), grand frère (older
+    # brother), grand oncle (great-uncle), grand ami/professeur/médecin (great friend/teacher/doctor),
+    # grand magasin (department store), vieille fille, bonne femme, bonne sœur (nun), bonhomme
     _adj("small", "petit", _ALL, "size", before=True, not_before="friend"),
-    _adj("big", "grand", "animal thing furniture vehicle place", "size", before=True),
-    _adj("tall", "grand", "person nature building", "size", before=True, not_before="man mother father"),
+    _adj("big", "grand", "animal thing furniture vehicle place", "size", before=True, not_before="shop"),
+    _adj("tall", "grand", "person nature building", "size", before=True,
+         not_before="man mother father brother sister uncle aunt friend teacher doctor shop"),
     _adj("young", "jeune", "person animal", "age", before=True),
     _adj("old", "vieux", "person animal thing furniture vehicle building nature", "age",
          forms="vieux vieille vieux vieilles", before=True, vowel="vieil", not_before="boy girl baby child"),
@@ -353,7 +397,8 @@ ADJECTIVES: tuple[Adjective, ...] = (
     _adj("beautiful", "beau", "person animal thing furniture vehicle place nature", "looks",
          forms="beau belle beaux belles", before=True, vowel="bel", not_before="mother father brother sister"),
     _adj("pretty", "joli", "thing place nature", "looks", before=True),
-    _adj("good", "bon", "person food", "quality", forms="bon bonne bons bonnes", before=True, not_before="woman"),
+    _adj("good", "bon", "person food", "quality", forms="bon bonne bons bonnes", before=True,
+         not_before="woman man sister"),
     _adj("bad", "mauvais", "person food", "quality", before=True, not_before="woman"),
     # colours
     _adj("red", "rouge", _OBJECTS, "colour"),
@@ -419,9 +464,10 @@ PROFESSIONS: tuple[Profession, ...] = (
 PROFESSION = {p.en: p for p in PROFESSIONS}
 
 _ANY = "person animal thing furniture fixture vehicle food place nature"
+_NOT_PEOPLE = "animal thing furniture fixture vehicle food place nature"
 TRANSITIVE_VERBS: tuple[Verb, ...] = (
-    _verb("like", "aimer", _ANY),
-    _verb("love", "adorer", _ANY),
+    _verb("like", "aimer", _NOT_PEOPLE, generic=True),  # aimer + a person reads as "love"
+    _verb("love", "adorer", _ANY, generic=True),
     _verb("watch", "regarder", "person animal vehicle", "person animal"),
     _verb("look for", "chercher", "person animal thing", "person animal"),
     _verb("listen to", "écouter", "person animal sound"),
@@ -484,6 +530,12 @@ POSSESSIVES: dict[str, tuple[str, str, str]] = {  # masc sg, fem sg, plural
     "their": ("leur", "leur", "leurs"),
 }
 YOUR_PLURAL = ("votre", "votre", "vos")
+STRESS_PRONOUNS = {"my": "moi", "your": "toi", "his": "lui", "her": "elle", "our": "nous", "their": "eux"}
+# "to/at" + a possessive place: à mon école, à son bureau (building or workplace), but dans sa chambre,
+# dans son village, and chez moi for "my house" (dans ma petite maison with an adjective). Other places
+# (park, beach, river...) never take a possessive in a prepositional phrase.
+POSSESSIVE_PLACE_PREPOSITIONS = {"house": "dans", "garden": "dans", "kitchen": "dans", "bedroom": "dans",
+                                 "village": "dans"}
 
 
 @dataclass(frozen=True)
@@ -526,12 +578,24 @@ PRONOUN_WEIGHTS = (("i", 5), ("you", 4), ("he", 5), ("she", 5), ("we", 4), ("you
 
 @dataclass(frozen=True)
 class NP:
-    """A noun phrase: determiner kind ("the", "a", "some" or a possessive), optional adjective."""
+    """A noun phrase: determiner kind, up to two adjectives, an optional prepositional phrase.
+
+    ``det`` is "the", "a", "some", a possessive, or "generic" (a bare English plural after a verb of
+    liking: "cookies" → "les biscuits"). ``adj2`` comes second in English ("the small red car") and
+    is always one placed after the French noun ("la petite voiture rouge"). ``pp`` follows the
+    noun ("the cat under the table").
+    """
 
     noun: Noun
     det: str
     plural: bool
     adj: Optional[Adjective] = None
+    adj2: Optional[Adjective] = None
+    pp: Optional[tuple[str, Union[NP, City]]] = None
+
+    @property
+    def adjs(self) -> tuple[Adjective, ...]:
+        return tuple(a for a in (self.adj, self.adj2) if a is not None)
 
     @property
     def slot(self) -> int:
@@ -598,10 +662,12 @@ def english_det(np: NP, negated: bool) -> str:
 def french_det(np: NP, negated: bool, you_all: bool) -> str:
     """Article or possessive agreeing with the noun; un/une/des become de after negation."""
     g, pl = np.gender, np.plural
+    if np.det == "generic":
+        return "les"  # j'aime les biscuits, je n'aime pas les biscuits
     if np.det == "the":
         return "les" if pl else ("la" if g == "f" else "le")
     if np.det in ("a", "some"):
-        if negated or (pl and np.adj is not None and np.adj.before_noun):
+        if negated or (pl and any(a.before_noun for a in np.adjs)):
             return "de"  # pas de voiture; de petites maisons
         return "des" if pl else ("une" if g == "f" else "un")
     forms = YOUR_PLURAL if (np.det == "your" and you_all) else POSSESSIVES[np.det]
@@ -609,15 +675,23 @@ def french_det(np: NP, negated: bool, you_all: bool) -> str:
 
 
 def render_np(b: Builder, np: NP, negated: bool = False, you_all: bool = False) -> list[FrTok]:
-    """English det-adj-noun; French det-[adj]-noun-[adj] with agreement."""
-    det = FrTok(french_det(np, negated, you_all), b.add(english_det(np, negated)))
-    adj_idx = b.add(np.adj.en) if np.adj else ()
+    """English det-adj-adj-noun-pp; French det-[adj]-noun-[adj]-pp with agreement.
+
+    A generic plural has no English article; its French "les" links to the noun.
+    """
+    det_idx = () if np.det == "generic" else b.add(english_det(np, negated))
+    adjs = [(a, b.add(a.en)) for a in np.adjs]
     noun_fr = np.noun.fr_pl if np.plural else np.noun.fr
-    noun = FrTok(noun_fr, b.add(*(np.noun.en_pl if np.plural else np.noun.en).split()))
-    if np.adj is None:
-        return [det, noun]
-    adj = FrTok(np.adj.form(np.gender, np.plural, starts_with_vowel_sound(noun_fr)), adj_idx)
-    return [det, adj, noun] if np.adj.before_noun else [det, noun, adj]
+    noun_idx = b.add(*(np.noun.en_pl if np.plural else np.noun.en).split())
+    pre = [(a, i) for a, i in adjs if a.before_noun]
+    # only the adjective right before the noun takes bel/vieil/nouvel before a vowel
+    before = [FrTok(a.form(np.gender, np.plural, k == len(pre) - 1 and starts_with_vowel_sound(noun_fr)), i)
+              for k, (a, i) in enumerate(pre)]
+    after = [FrTok(a.form(np.gender, np.plural), i) for a, i in adjs if not a.before_noun]
+    fr = [FrTok(french_det(np, negated, you_all), det_idx or noun_idx), *before, FrTok(noun_fr, noun_idx), *after]
+    if np.pp is not None:
+        fr += render_pp(b, np.pp[0], np.pp[1], you_all)
+    return fr
 
 
 def render_target(b: Builder, target: Target, you_all: bool) -> list[FrTok]:
@@ -627,9 +701,25 @@ def render_target(b: Builder, target: Target, you_all: bool) -> list[FrTok]:
 
 
 def render_pp(b: Builder, prep: str, target: Target, you_all: bool) -> list[FrTok]:
-    """Preposition + target; every French preposition word links to every English one."""
+    """Preposition + target; every French preposition word links to every English one.
+
+    "to/at/from" + a possessive place: "to my house" → "chez moi" (chez ← to + house, moi ← my;
+    "from my house" → "de chez moi", de ← from, chez ← house), "to his village" → "dans son
+    village", "to my office" → "à mon bureau" (POSSESSIVE_PLACE_PREPOSITIONS).
+    """
     idx = b.add(*prep.split())
-    fr_words = CITY_PREPOSITIONS[prep] if isinstance(target, City) else PREPOSITIONS[prep]
+    if isinstance(target, City):
+        fr_words = CITY_PREPOSITIONS[prep]
+    else:
+        fr_words = PREPOSITIONS[prep]
+        if prep in ("to", "at", "from") and target.det in POSSESSIVES and "place" in target.tags:
+            if target.noun.en == "house" and not target.adjs and not target.plural and target.pp is None:
+                owner, house = b.add(target.det), b.add(target.noun.en)
+                pronoun = "vous" if target.det == "your" and you_all else STRESS_PRONOUNS[target.det]
+                lead = [FrTok("de", idx), FrTok("chez", house)] if prep == "from" else [FrTok("chez", idx + house)]
+                return lead + [FrTok(pronoun, owner)]
+            if prep != "from":
+                fr_words = (POSSESSIVE_PLACE_PREPOSITIONS.get(target.noun.en, "à"),)
     return [FrTok(w, idx) for w in fr_words] + render_target(b, target, you_all)
 
 
@@ -833,20 +923,37 @@ def nouns_with(tags: str | frozenset[str]) -> list[Noun]:
 
 
 def sample_adjective(
-    rng: random.Random, tags: frozenset[str], avoid_group: str = "", noun: Optional[Noun] = None
+    rng: random.Random, tags: frozenset[str], avoid_groups: Sequence[str] = (), noun: Optional[Noun] = None
 ) -> Optional[Adjective]:
     """An adjective that fits the tags; with ``noun`` (attributive use) skip idiom-making pairs."""
     options = [
         a for a in ADJECTIVES
-        if has_tag(a.tags, tags) and a.group != avoid_group and (noun is None or noun.en not in a.not_before)
+        if has_tag(a.tags, tags) and a.group not in avoid_groups and (noun is None or noun.en not in a.not_before)
     ]
     return rng.choice(options) if options else None
+
+
+# The second of two adjectives on one noun: one that follows the French noun and comes last in
+# English too (the small red car → la petite voiture rouge, the old broken clock → la vieille
+# horloge cassée). The first is always one placed before the French noun.
+SECOND_ADJECTIVES = frozenset("red blue green yellow black white gray empty full open closed broken clean dirty".split())
+
+
+def sample_adjective_pair(rng: random.Random, noun: Noun) -> Optional[tuple[Adjective, Adjective]]:
+    """A before-noun adjective and an after-noun one, both fitting the noun, or None."""
+    first = [a for a in ADJECTIVES if a.before_noun and has_tag(a.tags, noun.tags) and noun.en not in a.not_before]
+    second = [a for a in ADJECTIVES if a.en in SECOND_ADJECTIVES and has_tag(a.tags, noun.tags)]
+    if not first or not second:
+        return None
+    return rng.choice(first), rng.choice(second)
 
 
 DETS_SUBJECT = (("the", 6), ("poss", 4))
 DETS_OBJECT = (("the", 4), ("indef", 3), ("poss", 3))
 DETS_PLACE = (("the", 8), ("poss", 2))
 DETS_HAVE = (("indef", 6), ("the", 2), ("poss", 1))
+DETS_LIKING = (("the", 4), ("generic", 4), ("poss", 3))  # no "i like a cookie": j'aime les biscuits
+TWO_ADJECTIVES_P = 0.3  # of noun phrases that have an adjective
 
 
 def sample_np(
@@ -860,7 +967,9 @@ def sample_np(
     noun = rng.choice(nouns)
     plural = rng.random() < (plural_p / 5 if "place" in noun.tags else plural_p)  # "you leave some seas"
     det = pick(rng, dets)
-    if det == "indef":
+    if det == "generic":
+        plural = True
+    elif det == "indef":
         det = "some" if plural else "a"
     elif det == "poss" and "nopossessive" in noun.tags:
         det = "the"
@@ -868,7 +977,12 @@ def sample_np(
         det = rng.choice(list(POSSESSIVES))
         plural = plural and "onlyone" not in noun.tags
     adj = sample_adjective(rng, noun.tags, noun=noun) if rng.random() < adj_p else None
-    return NP(noun, det, plural, adj)
+    adj2 = None
+    if adj is not None and rng.random() < TWO_ADJECTIVES_P:
+        pair = sample_adjective_pair(rng, noun)
+        if pair is not None:
+            adj, adj2 = pair
+    return NP(noun, det, plural, adj, adj2)
 
 
 def sample_subject(rng: random.Random, tags: str | frozenset[str], pronoun_p: float = 0.4) -> Subject:
@@ -883,27 +997,43 @@ def sample_subject(rng: random.Random, tags: str | frozenset[str], pronoun_p: fl
 def sample_target(rng: random.Random, tag: str) -> Target:
     """What a "prep:tag" phrase points at: a city or a definite/possessive noun phrase.
 
-    Places stay singular: "in the kitchens" reads oddly.
+    Places stay singular: "in the kitchens" reads oddly. Only places that someone owns take a
+    possessive (my house, my office, my garden; not "my beach"): see POSSESSIVE_PLACE_PREPOSITIONS.
     """
     if tag == "city":
         return rng.choice(CITIES)
     plural_p = 0.2 if tag in ("person", "animal") else 0.0
-    return sample_np(rng, nouns_with(tag), DETS_PLACE, adj_p=0.2, plural_p=plural_p)
+    np = sample_np(rng, nouns_with(tag), DETS_PLACE, adj_p=0.2, plural_p=plural_p)
+    if np.det in POSSESSIVES and "place" in np.tags and not possessive_place(np.noun):
+        np = replace(np, det="the")
+    return np
+
+
+def possessive_place(noun: Noun) -> bool:
+    """Places that read right after "to my" / "at his": a building, a workplace, a home's rooms."""
+    return noun.en in POSSESSIVE_PLACE_PREPOSITIONS or has_tag(noun.tags, frozenset({"building", "work"}))
 
 
 def sample_negation(rng: random.Random) -> bool:
     return rng.random() < NEGATION_P
 
 
+def np_nouns(part: object) -> list[str]:
+    """The nouns of a noun phrase, its prepositional phrase's included."""
+    if not isinstance(part, NP):
+        return []
+    return [part.noun.en] + (np_nouns(part.pp[1]) if part.pp else [])
+
+
 def distinct_nouns(*parts: object) -> bool:
     """No noun twice in a sentence ("the bus near the bus")."""
-    nouns = [p.noun.en for p in parts if isinstance(p, NP)]
+    nouns = [n for p in parts for n in np_nouns(p)]
     return len(nouns) == len(set(nouns))
 
 
 def sample_be_adjective(rng: random.Random) -> Optional[Example]:
     subject = sample_subject(rng, _ANY, pronoun_p=0.3)
-    avoid = subject.adj.group if isinstance(subject, NP) and subject.adj else ""
+    avoid = [a.group for a in subject.adjs] if isinstance(subject, NP) else []
     adj = sample_adjective(rng, subject.tags, avoid)
     return build_be_adjective(subject, adj, sample_negation(rng)) if adj else None
 
@@ -914,8 +1044,9 @@ def sample_be_profession(rng: random.Random) -> Optional[Example]:
 
 
 LOCATIONS: dict[str, tuple[tuple[str, str], ...]] = {  # subject kind → (preposition, target tag)
-    "person": (("in", "inside"), ("in", "city"), ("in", "vehicle"), ("on", "onplace"), ("near", "landmark"),
-               ("with", "person"), ("behind", "landmark"), ("in front of", "landmark"), ("at", "work")),
+    "person": (("in", "inside"), ("in", "city"), ("in", "passenger"), ("on", "ride"), ("on", "onplace"),
+               ("near", "landmark"), ("with", "person"), ("behind", "landmark"), ("in front of", "landmark"),
+               ("at", "work")),
     "animal": (("in", "inside"), ("on", "onplace"), ("under", "under"), ("on", "surface"), ("near", "landmark"),
                ("with", "person"), ("behind", "landmark")),
     "thing": (("in", "holder"), ("in", "room"), ("on", "surface"), ("under", "under"), ("near", "landmark")),
@@ -941,10 +1072,22 @@ def sample_have(rng: random.Random) -> Optional[Example]:
     return build_clause(subject, ("have",), "avoir", sample_negation(rng), obj)
 
 
+HOME_P = 0.12  # "to my house" → "chez moi", often enough to learn its seven pronouns
+
+
+def sample_destination(rng: random.Random, city_p: float) -> Target:
+    """Where one goes or comes from: a city, someone's house, or any place."""
+    if rng.random() < city_p:
+        return rng.choice(CITIES)
+    if rng.random() < HOME_P:
+        return NP(NOUN["house"], rng.choice(list(POSSESSIVES)), False)
+    return sample_target(rng, "place")
+
+
 def sample_go(rng: random.Random) -> Optional[Example]:
     subject = sample_subject(rng, "person", pronoun_p=0.45)
-    pps = [("to", sample_target(rng, "city" if rng.random() < 0.25 else "place"))]
-    if rng.random() < 0.2:
+    pps = [("to", sample_destination(rng, 0.25))]
+    if rng.random() < 0.3:
         pps.append(("with", sample_target(rng, "person")))
     if not distinct_nouns(subject, *(target for _, target in pps)):
         return None
@@ -953,7 +1096,7 @@ def sample_go(rng: random.Random) -> Optional[Example]:
 
 def sample_come(rng: random.Random) -> Optional[Example]:
     subject = sample_subject(rng, "person", pronoun_p=0.45)
-    target = sample_target(rng, "city" if rng.random() < 0.5 else "place")
+    target = sample_destination(rng, 0.5)
     return build_clause(subject, ("come",), "venir", sample_negation(rng), pps=[("from", target)])
 
 
@@ -975,21 +1118,54 @@ def sample_transitive(rng: random.Random) -> Optional[Example]:
     subject = sample_subject(rng, verb.subjects)
     if "city" in verb.objects and rng.random() < 0.3:
         return build_city_object(subject, verb, rng.choice(CITIES), sample_negation(rng))
-    obj = sample_np(rng, nouns_with(verb.objects), DETS_OBJECT)
+    obj = sample_np(rng, nouns_with(verb.objects), DETS_LIKING if verb.generic else DETS_OBJECT)
     pps = [(prep, sample_target(rng, tag)) for prep, tag in [rng.choice(EXTRA_PPS)] if rng.random() < 0.25]
+    if obj.det == "generic":
+        pps = []  # "she likes toys on the island" would read as liking toys that are there
     if not distinct_nouns(subject, obj, *(target for _, target in pps)):
         return None
     return build_clause(subject, verb.en, verb.fr, sample_negation(rng), obj, pps)
+
+
+SECOND_PP_P = 0.5  # an intransitive verb's place phrase is followed by "with ..."
 
 
 def sample_intransitive(rng: random.Random) -> Optional[Example]:
     verb = rng.choice(INTRANSITIVE_VERBS)
     subject = sample_subject(rng, verb.subjects)
     prep, tag = rng.choice(verb.pps).split(":")
-    target = sample_target(rng, tag)
-    if not distinct_nouns(subject, target):
+    pps = [(prep, sample_target(rng, tag))]
+    company = [pp for pp in verb.pps if pp.startswith("with:")]
+    if prep != "with" and company and rng.random() < SECOND_PP_P:  # we walk on the beach with the children
+        prep2, tag2 = rng.choice(company).split(":")
+        pps.append((prep2, sample_target(rng, tag2)))
+    if not distinct_nouns(subject, *(target for _, target in pps)):
         return None
-    return build_clause(subject, verb.en, verb.fr, sample_negation(rng), pps=[(prep, target)])
+    return build_clause(subject, verb.en, verb.fr, sample_negation(rng), pps=pps)
+
+
+# "the man with the dog is tall", "the cat under the table is black": a subject with a phrase after it
+SUBJECT_PPS: dict[str, tuple[tuple[str, str], ...]] = {
+    "person": (("in", "inside"), ("on", "onplace"), ("near", "landmark"), ("with", "person"), ("with", "animal"),
+               ("behind", "landmark"), ("in front of", "landmark")),
+    "animal": LOCATIONS["animal"],
+    "thing": LOCATIONS["thing"],
+    "vehicle": (("in", "outdoor"), ("near", "landmark"), ("behind", "landmark"), ("in front of", "landmark")),
+}
+
+
+def sample_subject_phrase(rng: random.Random) -> Optional[Example]:
+    kind = pick(rng, (("person", 4), ("animal", 3), ("thing", 3), ("vehicle", 1)))
+    plural_p = 0.25 if kind in ("person", "animal") else 0.15
+    head = sample_np(rng, nouns_with(kind), DETS_SUBJECT, adj_p=0.15, plural_p=plural_p)
+    prep, tag = rng.choice(SUBJECT_PPS[kind])
+    subject = replace(head, pp=(prep, sample_target(rng, tag)))
+    if not distinct_nouns(subject):
+        return None
+    if kind == "person" and rng.random() < 0.3:
+        return build_be_profession(subject, rng.choice(PROFESSIONS), sample_negation(rng))
+    adj = sample_adjective(rng, head.tags, [a.group for a in head.adjs])
+    return build_be_adjective(subject, adj, sample_negation(rng)) if adj else None
 
 
 def sample_give(rng: random.Random) -> Optional[Example]:
@@ -1013,6 +1189,7 @@ TEMPLATES: tuple[tuple[Callable[[random.Random], Optional[Example]], float], ...
     (sample_transitive, 26),
     (sample_intransitive, 10),
     (sample_give, 5),
+    (sample_subject_phrase, 8),
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -131,3 +132,205 @@ def test_french_grammar_examples(generator: ModuleType) -> None:
     for example, french, align in cases:
         assert (example.fr, example.align) == (french, align), example.en
     assert g.build_clause(P["i"], ("give",), "donner", False, NP(N["orange"], "a", False)).en == "i give an orange"
+
+
+# ----------------------------------------------------------------------------- idioms the rules keep out
+
+PERSON_NOUNS_FR = {
+    "homme", "hommes", "femme", "femmes", "garçon", "garçons", "fille", "filles", "enfant", "enfants", "bébé", "bébés",
+    "ami", "amis", "frère", "frères", "sœur", "sœurs", "mère", "mères", "père", "pères", "oncle", "oncles", "tante",
+    "tantes", "voisin", "voisins", "professeur", "professeurs", "médecin", "médecins", "étudiant", "étudiants",
+    "policier", "policiers",
+}
+AIMER = {"aime", "aimes", "aimons", "aimez", "aiment"}
+ADORER = {"adore", "adores", "adorons", "adorez", "adorent"}
+POSSESSIVES_FR = "mon ma ton ta son sa notre votre leur mes tes ses nos vos leurs".split()
+
+
+def all_pairs(corpus: dict[str, tuple[list[str], list[str]]]) -> list[tuple[str, str, str]]:
+    """(english, french, alignment) over every split."""
+    return [(*pair.split("\t"), align) for pairs, aligns in corpus.values() for pair, align in zip(pairs, aligns)]
+
+
+@pytest.mark.parametrize(
+    ("idiom", "pattern"),
+    [
+        ("grand frère (older brother), grand oncle (great-uncle), grand ami (great friend)...",
+         r"\bgrande?s? (frères?|sœurs?|oncles?|tantes?|amis?|professeurs?|médecins?|magasins?)\b"),
+        ("bonne sœur (a nun), bonhomme, bonne femme", r"\b(bonnes? (sœurs?|femmes?)|bons? hommes?)\b"),
+        ("dans le vélo (one is on a bike)", rf"\bdans (le|les|{'|'.join(POSSESSIVES_FR)}) (\w+ )?vélos?\b"),
+        ("à ma maison / à son village / à sa chambre (chez moi, dans son village...)",
+         rf"\bà ({'|'.join(POSSESSIVES_FR)}) (\w+ )?(maison|village|jardin|cuisine|chambre|parc|plage|île"
+         r"|rivière|mer|pont)\b"),
+        ("petit ami (boyfriend), vieille fille", r"\b(petits? amis?|vieilles? filles?)\b"),
+    ],
+)
+def test_no_meaning_changing_idioms(corpus: dict[str, tuple[list[str], list[str]]], idiom: str, pattern: str) -> None:
+    found = [f"{en} → {fr}" for en, fr, _ in all_pairs(corpus) if re.search(pattern, fr)]
+    assert not found, f"{idiom}: {found[:5]}"
+
+
+def test_to_and_from_my_house_is_chez_moi(corpus: dict[str, tuple[list[str], list[str]]]) -> None:
+    """"to/at/from my house" is "chez moi"/"de chez moi" ("to my small house": "dans ma petite maison")."""
+    chez = 0
+    for en, fr, align in all_pairs(corpus):
+        assert not re.search(r"\b(viens|vient|venons|venez|viennent) (pas )?de (ma|ta|sa|notre|votre|leur) maison\b",
+                             fr), en
+        words, tokens = en.split(), tokenize(fr)
+        if "chez" in tokens:
+            house, at = words.index("house"), tokens.index("chez")
+            assert words[house - 1] in ("my", "your", "his", "her", "our", "their"), en
+            assert (house, at) in parse_links(align) and (house - 1, at + 1) in parse_links(align), f"{en}: {align}"
+            chez += 1
+    assert chez >= 200
+
+
+@pytest.fixture(scope="module")
+def french_nouns(generator: ModuleType) -> set[str]:
+    return {form for noun in generator.NOUNS for form in (noun.fr, noun.fr_pl)}
+
+
+def object_after_verb(tokens: list[str], verbs: set[str], nouns: set[str]) -> tuple[int, int]:
+    """Where the object of the first verb of the set starts (after "pas") and where its noun is."""
+    k = next(k for k, t in enumerate(tokens) if t in verbs)
+    start = k + 1 + (tokens[k + 1 : k + 2] == ["pas"])
+    return start, next(m for m in range(start, len(tokens)) if tokens[m] in nouns)
+
+
+def test_like_never_takes_a_person(corpus, french_nouns: set[str], generator: ModuleType) -> None:
+    """aimer + a person reads as "love" ("elle aime son médecin"), so "like" takes no person."""
+    liked = 0
+    for en, fr, _ in all_pairs(corpus):
+        tokens = tokenize(fr)
+        if AIMER & set(tokens):
+            _, noun = object_after_verb(tokens, AIMER, french_nouns)
+            assert tokens[noun] not in PERSON_NOUNS_FR, f"{en} → {fr}"
+            liked += 1
+    assert liked >= 300
+    like = next(v for v in generator.TRANSITIVE_VERBS if v.en == ("like",))
+    assert generator.nouns_with(like.objects) and not any("person" in n.tags for n in generator.nouns_with(like.objects))
+
+
+def test_general_likes_take_the_definite_article(corpus, french_nouns: set[str]) -> None:
+    """"i like cookies" → "j'aime les biscuits"; never "j'aime un biscuit" or "je n'aime pas de biscuits"."""
+    generic = 0
+    for en, fr, align in all_pairs(corpus):
+        tokens = tokenize(fr)
+        if not (AIMER | ADORER) & set(tokens):
+            continue
+        det, noun = object_after_verb(tokens, AIMER | ADORER, french_nouns)
+        assert det < noun and tokens[det] not in ("un", "une", "des", "de", "d'"), f"{en} → {fr}"
+        words, links = en.split(), parse_links(align)
+        verb = next(k for k, w in enumerate(words) if w in ("like", "likes", "love", "loves"))
+        if words[verb + 1] not in ("the", "my", "your", "his", "her", "our", "their"):  # a bare plural
+            assert tokens[det] == "les", f"{en} → {fr}"
+            noun_en = {i for i, j in links if j == noun}
+            assert {i for i, j in links if j == det} == noun_en, f"{en}: les ← the noun ({align})"
+            generic += 1
+    assert generic >= 150
+
+
+# ----------------------------------------------------------------------------- structures that widen attention
+
+
+def test_two_adjectives_on_one_noun(corpus, generator: ModuleType) -> None:
+    """"the small red car" → "la petite voiture rouge": the first adjective before the noun, the second after."""
+    g = generator
+    before = {a.en for a in g.ADJECTIVES if a.before_noun}
+    nouns_en = {n.en: n for n in g.NOUNS} | {n.en_pl: n for n in g.NOUNS}
+    count = 0
+    for en, fr, align in all_pairs(corpus):
+        words, tokens, links = en.split(), tokenize(fr), parse_links(align)
+        for k in range(len(words) - 2):
+            if words[k] in before and words[k + 1] in g.SECOND_ADJECTIVES and words[k + 2] in nouns_en:
+                fr_of = [[j for i, j in links if i == k + d] for d in range(3)]
+                assert len(fr_of[0]) == len(fr_of[1]) == 1, en
+                adj1, adj2, noun = fr_of[0][0], fr_of[1][0], fr_of[2][-1]  # a generic "les" also links to the noun
+                assert adj1 + 1 == noun and noun + 1 == adj2, f"{en} → {fr}: {align}"
+                assert tokens[noun] in (nouns_en[words[k + 2]].fr, nouns_en[words[k + 2]].fr_pl), en
+                count += 1
+    assert count >= 1000
+
+
+PREPS_EN = {"in", "on", "under", "near", "with", "behind", "front"}
+
+
+def test_subjects_with_a_phrase_after_them(corpus) -> None:
+    """"the man with the dog is tall": every English word before "is" links to French before "est"."""
+    count = 0
+    for en, fr, align in all_pairs(corpus):
+        words, links = en.split(), parse_links(align)
+        if words[0] in ("i", "you", "he", "she", "we", "they"):
+            continue
+        verb = next((k for k, w in enumerate(words) if w in ("is", "are")), None)
+        if verb is None or not PREPS_EN & set(words[:verb]):
+            continue
+        fr_verb = [j for i, j in links if i == verb]
+        assert len(fr_verb) == 1 and tokenize(fr)[fr_verb[0]] in ("est", "sont"), en
+        for i in range(verb):
+            assert [j for ii, j in links if ii == i and j > fr_verb[0]] == [], f"{en} → {fr}: {align}"
+            assert words[i] in ("a", "an") or any(ii == i for ii, _ in links), en
+        count += 1
+    assert count >= 1200
+
+
+def test_two_prepositional_phrases_after_a_verb(corpus) -> None:
+    """"we walk on the beach with the children": both phrases kept, "with" ← "avec" after the place."""
+    count = 0
+    for en, fr, align in all_pairs(corpus):
+        words, tokens, links = en.split(), tokenize(fr), parse_links(align)
+        if "with" not in words or {"is", "are", "am"} & set(words):
+            continue
+        w = words.index("with")
+        place = [k for k in range(w) if words[k] in PREPS_EN | {"at", "to", "from"} and k > 0]
+        if not place:
+            continue
+        avec = [j for i, j in links if i == w]
+        assert [tokens[j] for j in avec] == ["avec"], en
+        assert all(j < avec[0] for i, j in links if i < w) and all(j > avec[0] for i, j in links if i > w), en
+        count += 1
+    assert count >= 900
+
+
+def test_new_structures_build_with_exact_alignments(generator: ModuleType) -> None:
+    g = generator
+    NP, N, A, P = g.NP, g.NOUN, g.ADJECTIVE, g.PRONOUNS
+    cases = [
+        (g.build_be_adjective(NP(N["car"], "some", True, A["small"], A["red"]), A["broken"], False),
+         "some small red cars are broken", "de petites voitures rouges sont cassées", "0-0 1-1 2-3 3-2 4-4 5-5"),
+        (g.build_be_adjective(NP(N["hotel"], "the", False, A["old"], A["white"]), A["quiet"], False),
+         "the old white hotel is quiet", "le vieil hôtel blanc est calme", "0-0 1-1 2-3 3-2 4-4 5-5"),
+        (g.build_be_adjective(NP(N["man"], "the", False, pp=("with", NP(N["dog"], "the", False))), A["tall"], False),
+         "the man with the dog is tall", "l'homme avec le chien est grand", "0-0 1-1 2-2 3-3 4-4 5-5 6-6"),
+        (g.build_be_adjective(NP(N["cat"], "the", False, pp=("under", NP(N["table"], "the", False))), A["black"], True),
+         "the cat under the table is not black", "le chat sous la table n'est pas noir",
+         "0-0 1-1 2-2 3-3 4-4 5-6 6-5 6-7 7-8"),
+        (g.build_clause(P["we"], ("walk",), "marcher", False,
+                        pps=[("on", NP(N["beach"], "the", False)), ("with", NP(N["child"], "the", True))]),
+         "we walk on the beach with the children", "nous marchons sur la plage avec les enfants",
+         "0-0 1-1 2-2 3-3 4-4 5-5 6-6 7-7"),
+        # the fixed idioms
+        (g.build_clause(P["i"], ("go",), "aller", False, pps=[("to", NP(N["house"], "my", False))]),
+         "i go to my house", "je vais chez moi", "0-0 1-1 2-2 3-3 4-2"),
+        (g.build_clause(P["you all"], ("come",), "venir", True, pps=[("from", NP(N["house"], "your", False))]),
+         "you all do not come from your house", "vous ne venez pas de chez vous", "0-0 1-0 3-1 3-3 4-2 5-4 6-6 7-5"),
+        (g.build_clause(P["he"], ("go",), "aller", False, pps=[("to", NP(N["village"], "his", False))]),
+         "he goes to his village", "il va dans son village", "0-0 1-1 2-2 3-3 4-4"),
+        (g.build_clause(P["she"], ("go",), "aller", False, pps=[("to", NP(N["office"], "her", False))]),
+         "she goes to her office", "elle va à son bureau", "0-0 1-1 2-2 3-3 4-4"),
+        (g.build_clause(P["we"], ("love",), "adorer", True, NP(N["cookie"], "generic", True)),
+         "we do not love cookies", "nous n'adorons pas les biscuits", "0-0 2-1 2-3 3-2 4-4 4-5"),
+        (g.build_be_at(P["he"], "on", NP(N["bike"], "the", False), False),
+         "he is on the bike", "il est sur le vélo", "0-0 1-1 2-2 3-3 4-4"),
+    ]
+    for example, english, french, align in cases:
+        assert (example.en, example.fr, example.align) == (english, french, align)
+
+
+def test_adjectives_skip_the_nouns_they_would_make_an_idiom_with(generator: ModuleType) -> None:
+    A = generator.ADJECTIVE
+    for noun in ("brother", "sister", "uncle", "aunt", "man", "friend", "teacher", "doctor"):
+        assert noun in A["tall"].not_before
+    for noun in ("sister", "man", "woman"):
+        assert noun in A["good"].not_before
+    assert "shop" in A["big"].not_before
