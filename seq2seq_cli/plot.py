@@ -129,29 +129,33 @@ def _shade(weight: float) -> str:
 
 
 def animate_training(training: dict, path: Path, seconds_per_frame: float = 0.6) -> None:
-    """The probe sentences' attention over the validations as an animated GIF (for slides and READMEs)."""
+    """The probe sentences' attention over the validations as an animated GIF (for slides and READMEs).
+
+    One figure is redrawn for every frame: building a new one each time cost most of the time.
+    """
     from seq2seq_cli.explorer import decode_map
 
     plt = _pyplot()
     probes, validations = training["probes"], training["validations"]
     columns = min(len(probes), 3)
     rows = -(-len(probes) // columns)
+    figure, grid = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.6 * rows + 0.6), squeeze=False)
+    figure.subplots_adjust(left=0.1, right=0.98, bottom=0.03, top=1 - 1.3 / (3.6 * rows + 0.6), wspace=0.45, hspace=0.45)
+    for axes in list(grid.flat)[len(probes):]:
+        axes.axis("off")
     frames = []
     for index, validation in enumerate(validations):
-        figure, grid = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.6 * rows + 0.6), squeeze=False)
         for axes, probe in zip(grid.flat, probes):
             frame = probe["frames"][index]
+            axes.clear()
             axes.imshow(decode_map(frame["cross"]).numpy(), cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
             axes.set_xticks(range(len(probe["source_tokens"])), labels=probe["source_tokens"], rotation=45,
                             ha="left", rotation_mode="anchor", fontsize=8)
             axes.set_yticks(range(len(frame["tokens"])), labels=frame["tokens"], fontsize=8)
             axes.xaxis.tick_top()
-        for axes in list(grid.flat)[len(probes):]:
-            axes.axis("off")
         figure.suptitle(_validation_title(validation), fontsize=12)
-        figure.tight_layout()
         frames.append(_figure_image(figure))
-        plt.close(figure)
+    plt.close(figure)
     durations = [int(seconds_per_frame * 1000)] * (len(frames) - 1) + [2500]  # linger on the trained model
     try:
         frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0, optimize=True)
@@ -174,7 +178,7 @@ def _figure_image(figure):
 
     figure.canvas.draw()
     image = Image.frombuffer("RGBA", figure.canvas.get_width_height(), figure.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-    return image.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE, colors=128)
+    return image.convert("RGB").quantize(colors=128, method=Image.Quantize.FASTOCTREE)
 
 
 def _plot_heads(source: Sequence[str], output: Sequence[str], weights, path: Path, style: Style, title: str) -> None:

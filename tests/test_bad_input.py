@@ -130,7 +130,7 @@ def test_input_longer_than_location_attention(seed_run, runs_dir):
 
 def test_attend_rejects_an_unknown_image_type(seed_run, runs_dir, tmp_path):
     result = run_cli("attend", "--runs-dir", str(runs_dir), "--out", str(tmp_path / "map.bmp"))
-    assert_one_line_error(result, "map.bmp: unsupported image type .bmp")
+    assert_one_line_error(result, "map.bmp: unsupported file type .bmp; use .png, .svg, .pdf, .html or .gif")
 
 
 def test_missing_input_file(seed_run, runs_dir, tmp_path):

@@ -128,17 +128,36 @@ def test_training_keeps_probe_attention_at_every_validation(seed_run):
     assert torch.allclose(decode_map(best["cross"]), torch.tensor(expected["attention"], dtype=torch.float64), atol=1e-3)
 
 
-def test_over_training_page_and_animation(seed_run, tmp_path):
+@pytest.fixture(scope="module")
+def multihead_run(tmp_path_factory):
+    """Three epochs of a multi-head GRU on the five pairs: three validations, following one probe."""
+    from tests.conftest import train_seed_run
+
+    overrides = ["model.attention=multihead", "model.heads=4", "train.epochs=3", "train.probes=1"]
+    return train_seed_run(tmp_path_factory.mktemp("multihead"), overrides)
+
+
+def test_over_training_page_has_every_validation(seed_run, tmp_path):
+    page = tmp_path / "learn.html"
+    result = run_cli("attend", "--run", str(seed_run), "--over-training", "--out", str(page))
+    assert result.exit_code == 0, result.output
+    assert "4 probe sentences over 60 validations" in result.stderr
+    training = page_document(page)["training"]
+    metrics = runs.read_metrics(seed_run)
+    assert [(v["step"], v["val_loss"], v["val_bleu"]) for v in training["validations"]] == [
+        (r["step"], r["val_loss"], r["val_bleu"]) for r in metrics
+    ]
+    assert all(len(p["frames"]) == 60 for p in training["probes"])
+
+
+def test_over_training_animation_has_a_frame_per_validation(multihead_run, tmp_path):
     from PIL import Image
 
-    page, animation = tmp_path / "learn.html", tmp_path / "learn.gif"
-    assert run_cli("attend", "--run", str(seed_run), "--over-training", "--out", str(page)).exit_code == 0
-    training = page_document(page)["training"]
-    assert len(training["validations"]) == 60 and training["validations"][0]["val_loss"] is not None
-    assert all(len(p["frames"]) == 60 for p in training["probes"])
-    result = run_cli("attend", "--run", str(seed_run), "--over-training", "--out", str(animation))
+    animation = tmp_path / "learn.gif"
+    result = run_cli("attend", "--run", str(multihead_run), "--over-training", "--out", str(animation))
     assert result.exit_code == 0, result.output
-    assert Image.open(animation).n_frames == 60
+    with Image.open(animation) as image:
+        assert image.format == "GIF" and image.n_frames == 3
 
 
 def test_text_prints_the_matrix_in_the_terminal(seed_run):
@@ -186,10 +205,8 @@ def test_over_training_on_a_run_without_probes_says_why(seed_run, tmp_path):
     assert not (tmp_path / "learn.html").exists()
 
 
-def test_a_multihead_gru_page_holds_each_head(tmp_path):
-    from tests.conftest import train_seed_run
-
-    run_dir = train_seed_run(tmp_path, ["model.attention=multihead", "model.heads=4", "train.epochs=3", "train.probes=1"])
+def test_a_multihead_gru_page_holds_each_head(multihead_run):
+    run_dir = multihead_run
     document = translations_document([Run("m", Translator.from_run(run_dir))], ["he is a teacher"])
     assert document["runs"][0]["kind"] == "multihead" and document["runs"][0]["heads"] == 4
     hypothesis = document["sentences"][0]["views"][0]["hypotheses"][0]
