@@ -490,9 +490,10 @@
       const layer = layerIndex(this.settings.layer, stack.length);
       const heads = stack[layer].length;
       if (this.settings.head !== "avg" && Number(this.settings.head) >= heads) this.settings.head = "avg";
-      const layers = stack.map((_, k) => [String(k), `${k + 1} of ${stack.length}`]);
+      // numbered from 0, as --layer and --head count and the PNG titles say
+      const layers = stack.map((_, k) => [String(k), k === stack.length - 1 ? `${k} (last)` : String(k)]);
       syncOptions(this.layerSelect.select, layers, String(layer));
-      const headOptions = [["avg", "average of heads"], ...stack[layer].map((_, k) => [String(k), `head ${k + 1}`])];
+      const headOptions = [["avg", "average of heads"], ...stack[layer].map((_, k) => [String(k), `head ${k}`])];
       syncOptions(this.headSelect.select, headOptions, this.settings.head);
     }
 
