@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -135,20 +135,36 @@ def translate(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object a line: tokens, score and attention of each translation.")
     ] = False,
+    align: Annotated[
+        bool,
+        typer.Option("--align", help="Add each translation's word alignment from attention (' ||| 0-0 2-1'; JSON: also soft)."),
+    ] = False,
     run: RunOption = None,
     runs_dir: RunsDirOption = Path("runs"),
 ) -> None:
-    """Translate a sentence, stdin ([bold]-[/]) or a file, with a trained run."""
+    """Translate a sentence, stdin ([bold]-[/], each line answered as it arrives) or a file, with a trained run."""
     with user_errors():
         from seq2seq_cli.runs import find_run
         from seq2seq_cli.translator import Translator, render_lines, translate_lines
 
-        lines = _input_lines(text, input_file)
+        if text == "-" and input_file is None:
+            lines: Iterable[str] = (line.rstrip("\r\n") for line in sys.stdin)  # read lazily: a pipe may never end
+        else:
+            lines = _input_lines(text, input_file)
         translator = Translator.from_run(find_run(run, runs_dir)).with_decoding(beam_size=beam, n_best=nbest)
         warn = _stderr().print
         from_file = input_file is not None or text == "-"
+        if text == "-" and input_file is None and output_file is None:
+            # one line at a time, flushed: `tail -f log | s2s translate -` and pipes see each answer as it comes
+            for number, line in enumerate(lines):
+                outputs = translate_lines(translator, [line], lambda message: warn(f"[yellow]warning:[/] {message}"), True,
+                                          first_line=number + 1)
+                sys.stdout.write("".join(out + "\n" for out in render_lines([line], outputs, nbest, as_json, align, number)))
+                sys.stdout.flush()
+            return
+        lines = list(lines)
         outputs = translate_lines(translator, lines, lambda message: warn(f"[yellow]warning:[/] {message}"), from_file)
-        _write_lines(render_lines(lines, outputs, nbest, as_json), output_file)
+        _write_lines(render_lines(lines, outputs, nbest, as_json, align), output_file)
 
 
 def _input_lines(text: Optional[str], input_file: Optional[Path]) -> list[str]:

@@ -65,7 +65,7 @@ def alignment_scores(attention: Sequence[torch.Tensor], gold: Sequence[Alignment
     """
     hits = aligned_targets = overlap = predicted = gold_links = 0
     for weights, links in zip(attention, gold):  # weights: (tgt_len, src_len)
-        guesses = {(int(s), t) for t, s in enumerate(weights.argmax(dim=1).tolist())}
+        guesses = set(hard_alignment(weights))
         gold_targets = {t for _, t in links}
         hits += sum(1 for s, t in guesses if t in gold_targets and (s, t) in links)
         aligned_targets += len(gold_targets)
@@ -75,6 +75,17 @@ def alignment_scores(attention: Sequence[torch.Tensor], gold: Sequence[Alignment
     agreement = hits / aligned_targets if aligned_targets else 0.0
     aer = 1.0 - 2.0 * overlap / (predicted + gold_links) if predicted + gold_links else 0.0
     return agreement, aer
+
+
+def hard_alignment(weights: torch.Tensor) -> list[tuple[int, int]]:
+    """(source, target) links: each target word to the source word it attends to most.
+    weights: (target words, source words)."""
+    return [(int(s), t) for t, s in enumerate(weights.argmax(dim=1).tolist())]
+
+
+def pharaoh(links: Sequence[tuple[int, int]]) -> str:
+    """Links as Pharaoh text, ``0-0 2-1 1-2`` (source-target), sorted by target word."""
+    return " ".join(f"{s}-{t}" for s, t in sorted(links, key=lambda link: (link[1], link[0])))
 
 
 def word_attention(translator: Translator, pair: Pair, attention: torch.Tensor, data: str | Path) -> torch.Tensor:

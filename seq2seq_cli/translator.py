@@ -38,6 +38,15 @@ class Translation:
         """(steps, len(source)): one head of one layer, or (default) the average of the last layer's heads."""
         return attention_map(self.attention, layer, head)
 
+    def word_alignment(self) -> tuple[list[tuple[int, int]], torch.Tensor]:
+        """Over words (subword pieces merged, ``<eos>`` left out): the hard (source, target) links
+        and the soft alignment they come from, (target words, source words)."""
+        from seq2seq_cli.evaluate import hard_alignment
+
+        words = self.by_words()
+        soft = words.attention_map()[: len(words.output)]
+        return hard_alignment(soft), soft
+
     @property
     def steps(self) -> list[str]:
         """The output as the decoder produced it, ``<eos>`` included when it stopped."""
@@ -194,60 +203,84 @@ def replace_unknown(output: list[str], source: list[str], attention: torch.Tenso
 
 
 def translate_lines(
-    translator: Translator, lines: Sequence[str], warn: Callable[[str], None], keep_blank: bool = True
+    translator: Translator, lines: Sequence[str], warn: Callable[[str], None], keep_blank: bool = True, first_line: int = 1
 ) -> list[list[Translation] | None]:
     """Translate lines one for one (n-best lists), warning about unknown words.
 
     In a file a blank line stays blank (``None``), so output lines match input lines; with
-    ``keep_blank=False`` (a sentence typed on the command line) it is an error.
+    ``keep_blank=False`` (a sentence typed on the command line) it is an error. Messages number
+    the lines from ``first_line`` (a stream translated a line at a time passes its own count).
     """
     filled = [i for i, line in enumerate(lines) if tokenize(line) or not keep_blank]
-    tokenised = [_line_tokens(translator, lines, i, keep_blank) for i in filled]
+    tokenised = [_line_tokens(translator, lines[i], i + first_line, keep_blank) for i in filled]
     outputs: list[list[Translation] | None] = [None] * len(lines)
     for index, candidates in zip(filled, translator.translate_tokens(tokenised)):
         outputs[index] = candidates
         if candidates[0].unknown:
-            where = f"line {index + 1}: " if keep_blank else ""
+            where = f"line {index + first_line}: " if keep_blank else ""
             warn(f"{where}unknown words read as <unk>: {', '.join(candidates[0].unknown)}")
     return outputs
 
 
-def _line_tokens(translator: Translator, lines: Sequence[str], index: int, numbered: bool) -> list[str]:
+def _line_tokens(translator: Translator, line: str, number: int, numbered: bool) -> list[str]:
     """A line's tokens; an error about it names the line when the input is a file."""
     try:
-        return translator.tokens(lines[index])
+        return translator.tokens(line)
     except DataError as exc:
-        raise DataError(f"line {index + 1}: {exc}" if numbered else str(exc)) from None
+        raise DataError(f"line {number}: {exc}" if numbered else str(exc)) from None
 
 
-def render_lines(lines: Sequence[str], outputs: list[list[Translation] | None], n_best: int, as_json: bool) -> list[str]:
-    """Output lines: the best translation per line; Moses-style ``i ||| text ||| score`` for n-best; or JSON."""
+def render_lines(
+    lines: Sequence[str], outputs: list[list[Translation] | None], n_best: int, as_json: bool, align: bool = False,
+    first_index: int = 0,
+) -> list[str]:
+    """Output lines: the best translation per line; Moses-style ``i ||| text ||| score`` for n-best; or JSON.
+    ``align`` adds each translation's word alignment (`` ||| 0-0 1-2``; in JSON hard and soft)."""
+    from seq2seq_cli.evaluate import pharaoh
+
     if as_json:
         import json
 
-        return [json.dumps(_as_record(line, candidates), ensure_ascii=False) for line, candidates in zip(lines, outputs)]
+        return [json.dumps(_as_record(line, candidates, align), ensure_ascii=False) for line, candidates in zip(lines, outputs)]
+
+    def links(t: Translation) -> str:
+        return f" ||| {pharaoh(t.word_alignment()[0])}" if align else ""
+
     if n_best == 1:
-        return [candidates[0].text if candidates else "" for candidates in outputs]
+        return [candidates[0].text + links(candidates[0]) if candidates else "" for candidates in outputs]
     return [
-        f"{index} ||| {t.text} ||| {t.score:.4f}"
-        for index, candidates in enumerate(outputs)
+        f"{index} ||| {t.text} ||| {t.score:.4f}{links(t)}"
+        for index, candidates in enumerate(outputs, first_index)
         for t in (candidates or [])
     ]
 
 
-def _as_record(line: str, candidates: list[Translation] | None) -> dict:
+def _as_record(line: str, candidates: list[Translation] | None, align: bool = False) -> dict:
     candidates = candidates or []
     return {
         "source": line,
         "source_tokens": candidates[0].source if candidates else [],
         "unknown": candidates[0].unknown if candidates else [],
-        "hypotheses": [
-            {
-                "text": t.text,
-                "tokens": t.steps,
-                "score": round(t.score, 6),
-                "attention": [[round(w, 4) for w in row] for row in t.attention_map().tolist()],
-            }
-            for t in candidates
-        ],
+        "hypotheses": [_hypothesis_record(t, align) for t in candidates],
     }
+
+
+def _hypothesis_record(t: Translation, align: bool) -> dict:
+    record = {
+        "text": t.text,
+        "tokens": t.steps,
+        "score": round(t.score, 6),
+        "attention": [[round(w, 4) for w in row] for row in t.attention_map().tolist()],
+    }
+    if align:
+        from seq2seq_cli.evaluate import pharaoh
+
+        links, soft = t.word_alignment()
+        words = t.by_words()
+        record["alignment"] = {
+            "source_words": words.source,
+            "target_words": words.output,
+            "hard": pharaoh(links),
+            "soft": [[round(w, 4) for w in row] for row in soft.tolist()],
+        }
+    return record

@@ -142,3 +142,43 @@ def test_a_setting_the_model_does_not_use_is_a_warning_once_not_in_every_later_c
     assert result.stderr.splitlines() == ["warning: model.ff_dim does nothing for model.type: gru"]
     result = run_cli("translate", "--runs-dir", str(tmp_path), "i am a student")  # reads the saved config, every default in it
     assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_stdin_answers_each_line_before_the_next_arrives(seed_run):
+    """`tail -f log | s2s translate -`: every answer is written and flushed as its line is read."""
+    import queue
+    import subprocess
+    import sys
+    import threading
+
+    from tests.conftest import ROOT
+
+    command = [sys.executable, "-m", "seq2seq_cli", "translate", "--run", str(seed_run), "-"]
+    process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    answers: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [answers.put(line) for line in process.stdout], daemon=True).start()
+    try:
+        for source, target in SEED_PAIRS[:2]:
+            process.stdin.write(source + "\n")
+            process.stdin.flush()  # the pipe stays open: the answer must come before more input or EOF
+            assert answers.get(timeout=60) == target + "\n"
+        process.stdin.close()
+        assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()
+
+
+def test_align_adds_the_word_alignment_of_each_translation(seed_run):
+    result = run_cli("translate", "--run", str(seed_run), "--align", "she is a doctor")
+    assert result.exit_code == 0, result.output
+    text, links = result.stdout.rstrip("\n").split(" ||| ")
+    assert text == "elle est medecin"
+    record = json.loads(run_cli("translate", "--run", str(seed_run), "--align", "--json", "she is a doctor").stdout)
+    hypothesis = record["hypotheses"][0]
+    attention = hypothesis["attention"][:3]  # the three words; the <eos> row has no word to align
+    expected = [(max(range(4), key=row.__getitem__), t) for t, row in enumerate(attention)]
+    assert links == " ".join(f"{s}-{t}" for s, t in expected) == hypothesis["alignment"]["hard"]
+    assert hypothesis["alignment"]["soft"] == attention
+    assert hypothesis["alignment"]["target_words"] == ["elle", "est", "medecin"]
+    nbest = run_cli("translate", "--run", str(seed_run), "--align", "--beam", "3", "--nbest", "2", "she is a doctor")
+    assert [len(line.split(" ||| ")) for line in nbest.stdout.splitlines()] == [4, 4]  # i ||| text ||| score ||| links

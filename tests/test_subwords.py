@@ -116,3 +116,13 @@ def test_the_explorer_shows_words_and_with_pieces_the_pieces(subword_run, tmp_pa
     assert by_pieces["source_tokens"] == Translator.from_run(subword_run).src_tokenizer.tokens("i am a student")
     hypothesis = by_words["hypotheses"][0]
     assert hypothesis["cross"]["shape"] == [len(hypothesis["tokens"]), 4]
+
+
+def test_translate_align_links_words_not_pieces(subword_run):
+    result = run_cli("translate", "--run", str(subword_run), "--align", "--json", "i am a student")
+    assert result.exit_code == 0, result.output
+    alignment = json.loads(result.stdout)["hypotheses"][0]["alignment"]
+    assert alignment["source_words"] == ["i", "am", "a", "student"]
+    links = [tuple(map(int, link.split("-"))) for link in alignment["hard"].split()]
+    assert [t for _, t in links] == list(range(len(alignment["target_words"])))  # one link per output word
+    assert all(0 <= s < 4 for s, _ in links)
