@@ -24,7 +24,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # s2s --install-completion: Tab completes commands, options and file names
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

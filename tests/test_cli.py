@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -111,6 +112,19 @@ def test_module_entry_point_and_help_do_not_import_torch():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
     result = subprocess.run([sys.executable, "-m", "seq2seq_cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "translate" in result.stdout
+
+
+@pytest.mark.parametrize("words,expected", [("s2s tr", ["train", "translate"]), ("s2s attend --ov", ["--over-training"])])
+def test_tab_completes_commands_and_options(words, expected):
+    """What bash asks after `s2s --install-completion`: the completions of the word under the cursor."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "_S2S_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
+    s2s = Path(sys.executable).with_name("s2s")  # the installed command: completion is keyed by its name
+    result = subprocess.run([str(s2s)], env=env, capture_output=True, text=True)
+    assert result.stdout.split() == expected
 
 
 def test_version_is_the_installed_packages():
