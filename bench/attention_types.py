@@ -17,7 +17,7 @@ from rich.console import Console
 
 from seq2seq_cli.config import load_config
 from seq2seq_cli.evaluate import evaluate
-from seq2seq_cli.train import train
+from seq2seq_cli.training import train
 from seq2seq_cli.translator import Translator
 
 TYPES = ["bahdanau", "luong-dot", "luong-general", "location"]

@@ -12,3 +12,14 @@ __version__ = "0.1.0"
 # torch loads (s2s imports it lazily); a user's own GOMP_SPINCOUNT or OMP_WAIT_POLICY wins.
 if "OMP_WAIT_POLICY" not in os.environ:
     os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+
+# The Python API (seq2seq_cli/api.py), loaded on first use so that `s2s --help` never imports torch.
+__all__ = ["AttentionMap", "Hypothesis", "Model", "Result", "load", "train", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from seq2seq_cli import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'seq2seq_cli' has no attribute {name!r}")

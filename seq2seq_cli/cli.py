@@ -84,7 +84,7 @@ def train(
     with user_errors():
         from rich.console import Console
 
-        from seq2seq_cli import train as training
+        from seq2seq_cli import training
 
         console = Console(highlight=False, soft_wrap=True)
         if resume:

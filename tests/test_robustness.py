@@ -166,7 +166,7 @@ def test_an_unwritable_runs_folder_is_a_clear_error(tmp_path):
 
 
 def test_a_non_finite_loss_stops_and_names_the_step_without_touching_saved_weights(tmp_path, monkeypatch):
-    from seq2seq_cli import train as training
+    from seq2seq_cli import training
 
     real_loss, calls = training.batch_loss, []
 
@@ -185,7 +185,7 @@ def test_a_non_finite_loss_stops_and_names_the_step_without_touching_saved_weigh
 
 
 def test_non_finite_batches_can_be_skipped(tmp_path, monkeypatch):
-    from seq2seq_cli import train as training
+    from seq2seq_cli import training
 
     real_loss, calls = training.batch_loss, []
 

@@ -30,7 +30,7 @@ def metrics(run_dir: Path) -> list[dict]:
 
 def poison_training_batches(monkeypatch, which) -> None:
     """Training batches (not validation ones) whose call number ``which`` accepts get an infinite loss."""
-    from seq2seq_cli import train as training
+    from seq2seq_cli import training
 
     real_loss, calls = training.batch_loss, []
 
@@ -116,7 +116,7 @@ def test_equal_validations_keep_the_first_as_best_pt_and_in_the_final_message(tm
 
 def interrupted_run(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
     """A seed run on a copy of the data, stopped by SIGINT during its third step."""
-    from seq2seq_cli import train as training
+    from seq2seq_cli import training
 
     data = tmp_path / "seed.tsv"
     data.write_bytes((ROOT / "data" / "seed.tsv").read_bytes())
