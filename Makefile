@@ -19,8 +19,9 @@ demo: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 
-# The explorer's tests drive a real Chromium: installed with apt where we are root (as in CI);
-# elsewhere pytest skips them and its summary (-rs) says which and why.
+# The explorer's tests drive a real Chromium: installed with apt where we are root (as in CI),
+# and there they must run (S2S_REQUIRE_BROWSER=1: a missing browser fails them); elsewhere
+# pytest skips them and its summary (-rs) says which and why.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -31,4 +32,5 @@ browser:
 	  fi; }
 
 test: lint browser
-	$(BIN)/python -m pytest -q -rs
+	S2S_REQUIRE_BROWSER=$${S2S_REQUIRE_BROWSER:-$$([ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && echo 1 || echo 0)} \
+	  $(BIN)/python -m pytest -q -rs

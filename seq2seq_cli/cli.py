@@ -357,13 +357,13 @@ def _attend_page(run_dirs: list[Path], lines: list[str], out: Path, beam: Option
 
 def _check_lines(shown, lines: list[str], numbered: bool) -> None:
     from seq2seq_cli.errors import DataError
+    from seq2seq_cli.translator import line_tokens
 
     for number, line in enumerate(lines, 1):
         try:
-            shown.translator.tokens(line)
+            line_tokens(shown.translator, line, number, numbered)
         except DataError as exc:
-            where = f"line {number}: " if numbered else ""
-            raise DataError(f"{shown.name}: {where}{exc}") from None
+            raise DataError(f"{shown.name}: {exc}") from None
 
 
 def _attend_over_training(run_dir: Path, out: Path, kind: str) -> None:

@@ -69,22 +69,16 @@ def run_names(run_dirs: Sequence[Path]) -> list[str]:
 def describe_run(run: Run) -> dict:
     """The page's heading for a run: its name, what model it is, how its attention is laid out."""
     model = run.translator.config.model
-    layers, heads = _attention_layout(run.translator)
     if model.type == "transformer":
-        kind, what = "transformer", f"Transformer, {model.layers} layers × {model.heads} heads"
+        kind, layers, heads = "transformer", model.layers, model.heads
+        what = f"Transformer, {layers} layers × {heads} heads"
     else:
         kind = "multihead" if model.attention == "multihead" else "single"
-        what = f"GRU, {model.attention} attention" + (f", {model.heads} heads" if kind == "multihead" else "")
+        layers, heads = 1, model.heads if kind == "multihead" else 1
+        what = f"GRU, {model.attention} attention" + (f", {heads} heads" if kind == "multihead" else "")
     decode = run.translator.config.decode
     search = "greedy" if decode.beam_size == 1 else f"beam {decode.beam_size}"
     return {"name": run.name, "describe": f"{what}; {search}", "kind": kind, "layers": layers, "heads": heads}
-
-
-def _attention_layout(translator: Translator) -> tuple[int, int]:
-    model = translator.config.model
-    if model.type == "transformer":
-        return model.layers, model.heads
-    return 1, model.heads if model.attention == "multihead" else 1
 
 
 def translations_document(
@@ -126,8 +120,7 @@ def _run_views(run: Run, sources, pieces: bool, references, gold, data) -> list[
 def _view(translator: Translator, candidates: list[Translation], pieces: bool) -> dict:
     """One run's translations of one sentence, best first."""
     best = candidates[0] if pieces else candidates[0].by_words()
-    self_attention = [translator.self_attention(t) for t in candidates]
-    encoder = self_attention[0][0] if self_attention[0] else None
+    encoder, decoders = translator.self_attention(candidates) or (None, [None] * len(candidates))
     if encoder is not None and not pieces:
         columns = candidates[0].source_words
         encoder = merge_attention(encoder.permute(2, 0, 1, 3), columns, columns).permute(1, 2, 0, 3)
@@ -136,8 +129,7 @@ def _view(translator: Translator, candidates: list[Translation], pieces: bool) -
         "unknown": best.unknown,
         "encoder_self": _per_head(encoder) if encoder is not None else None,
         "hypotheses": [
-            _hypothesis(str(rank), t, own[1] if own else None, pieces)
-            for rank, (t, own) in enumerate(zip(candidates, self_attention), 1)
+            _hypothesis(str(rank), t, own, pieces) for rank, (t, own) in enumerate(zip(candidates, decoders), 1)
         ],
     }
 

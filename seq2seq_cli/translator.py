@@ -147,19 +147,22 @@ class Translator:
         )
 
     @torch.inference_mode()
-    def self_attention(self, translation: Translation) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """A Transformer's self-attention for a translation it made, read again teacher-forced:
-        the encoder's (layers, heads, src, src) and the decoder's (layers, heads, steps, steps),
-        decoder column j being the word read at step j (``<s>``, then the output). None for other models."""
+    def self_attention(self, candidates: Sequence[Translation]) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
+        """A Transformer's self-attention for translations it made of one sentence, read again
+        teacher-forced: the encoder's (layers, heads, src, src), read once, and each translation's
+        decoder (layers, heads, steps, steps), column j the word read at step j (``<s>``, then the
+        output). None for other models."""
         encoder = self.model.encoder
         if not hasattr(encoder, "self_attention"):
             return None
-        src, lengths = pad_sources([self.src_vocab.encode(translation.source)])
+        src, lengths = pad_sources([self.src_vocab.encode(candidates[0].source)])
         src = src.to(self.device)
         memory, _ = self.model.encode(src, lengths)
-        prev = torch.tensor([[Vocab.SOS] + translation.ids[:-1]], device=self.device)  # the words each step read
-        own = self.model.decoder.self_attention(prev, memory)
-        return encoder.self_attention(src, lengths)[0].float().cpu(), own[0].float().cpu()
+        decoder = []
+        for translation in candidates:
+            prev = torch.tensor([[Vocab.SOS] + translation.ids[:-1]], device=self.device)  # the words each step read
+            decoder.append(self.model.decoder.self_attention(prev, memory)[0].float().cpu())
+        return encoder.self_attention(src, lengths)[0].float().cpu(), decoder
 
     @torch.inference_mode()
     def read_references(self, sources: Sequence[str], targets: Sequence[str], batch_size: int = 64) -> list[ReferenceReading]:
@@ -212,7 +215,7 @@ def translate_lines(
     the lines from ``first_line`` (a stream translated a line at a time passes its own count).
     """
     filled = [i for i, line in enumerate(lines) if tokenize(line) or not keep_blank]
-    tokenised = [_line_tokens(translator, lines[i], i + first_line, keep_blank) for i in filled]
+    tokenised = [line_tokens(translator, lines[i], i + first_line, keep_blank) for i in filled]
     outputs: list[list[Translation] | None] = [None] * len(lines)
     for index, candidates in zip(filled, translator.translate_tokens(tokenised)):
         outputs[index] = candidates
@@ -222,7 +225,7 @@ def translate_lines(
     return outputs
 
 
-def _line_tokens(translator: Translator, line: str, number: int, numbered: bool) -> list[str]:
+def line_tokens(translator: Translator, line: str, number: int, numbered: bool) -> list[str]:
     """A line's tokens; an error about it names the line when the input is a file."""
     try:
         return translator.tokens(line)

@@ -128,7 +128,7 @@ def test_layer_head_and_self_attention_pickers_show_the_right_maps(transformer_r
         assert torch.allclose(shown(), attention[:, layer, head].double(), atol=5.1e-5)
     shot(page, "transformer-head")
     panel.locator("select[data-testid=attention-kind]").select_option("encoder")
-    encoder, decoder = Translator.from_run(transformer_run).self_attention(translation)
+    encoder, (decoder,) = Translator.from_run(transformer_run).self_attention([translation])
     assert labels(panel, "row") == labels(panel, "col") == ["she", "is", "a", "doctor"]
     assert torch.allclose(shown(), encoder[0, 0].double(), atol=5.1e-5)
     panel.locator("select[data-testid=attention-kind]").select_option("decoder")
