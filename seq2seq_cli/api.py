@@ -60,11 +60,11 @@ class AttentionMap:
 class Model:
     """A trained run, loaded once; translate as often as you like."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, checkpoint: str | Path = "best.pt"):
         from seq2seq_cli.translator import Translator
 
         self.run_dir = run_dir
-        self._translator = Translator.from_run(run_dir)
+        self._translator = Translator.from_run(run_dir, checkpoint)
 
     def __repr__(self) -> str:
         model = self._translator.config.model
@@ -105,15 +105,17 @@ def _hypothesis(translation, attention: AttentionAs) -> Hypothesis:
     return Hypothesis(translation.text, translation.steps, translation.score, shown, links)
 
 
-def load(run: str | Path, runs_dir: str | Path = "runs") -> Model:
-    """A run folder (or the name of one inside ``runs_dir``), ready to translate."""
+def load(run: str | Path, runs_dir: str | Path = "runs", checkpoint: str | Path = "best.pt") -> Model:
+    """A run folder (or the name of one inside ``runs_dir``), ready to translate; ``checkpoint`` picks other
+    weights than the best validation's (``"average-last5.pt"`` from ``s2s average``, or a path)."""
     from seq2seq_cli.runs import find_run
 
-    return Model(find_run(str(run), Path(runs_dir)))
+    return Model(find_run(str(run), Path(runs_dir)), checkpoint)
 
 
 def train(config: str | Path, quiet: bool = False, **overrides: Any) -> Path:
-    """Train from a YAML config with overrides (``**{"train.epochs": 5}``); returns the run folder."""
+    """Train from a YAML config with overrides (``**{"train.epochs": 5}``); returns the run folder.
+    ``**{"train.init_from": "runs/base"}`` fine-tunes that run, as ``s2s train --init-from`` does."""
     from rich.console import Console
 
     from seq2seq_cli.config import load_config

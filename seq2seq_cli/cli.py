@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -30,6 +30,9 @@ app = typer.Typer(
 
 RunOption = Annotated[Optional[str], typer.Option("--run", help="Run folder or name inside --runs-dir. [default: newest run]")]
 RunsDirOption = Annotated[Path, typer.Option("--runs-dir", help="Where runs live.")]
+CheckpointOption = Annotated[
+    str, typer.Option("--checkpoint", help="Weights: a .pt file in the run folder (average-last5.pt...) or a path.")
+]
 
 
 def _stderr():
@@ -79,14 +82,22 @@ def train(
         Optional[Path],
         typer.Option("--runs-dir", help="Where runs live; overrides train.runs_dir. [default: train.runs_dir, runs]"),
     ] = None,
+    init_from: Annotated[
+        Optional[str],
+        typer.Option("--init-from", help="Fine-tune: start from RUN's best weights, vocabularies and tokenisers "
+                                         "(a run folder or a name in --runs-dir); sets train.init_from."),
+    ] = None,
 ) -> None:
-    """Train a model and checkpoint it to [bold]runs/<name>/[/], or [bold]--resume[/] one."""
+    """Train a model and checkpoint it to [bold]runs/<name>/[/], fine-tune one ([bold]--init-from[/]) or [bold]--resume[/] one."""
     with user_errors():
         from rich.console import Console
 
         from seq2seq_cli import training
 
         console = Console(highlight=False, soft_wrap=True)
+        if resume and init_from is not None:
+            raise S2SError("--init-from starts a new run from a trained one and --resume continues an interrupted one: "
+                           "give one of them")
         if resume:
             if config is not None or overrides:
                 raise S2SError("--resume continues a run with its saved config: drop --config and --set")
@@ -100,12 +111,26 @@ def train(
             raise S2SError("give --config FILE (or --resume RUN)")
         from seq2seq_cli.config import load_config, unused_settings
 
+        if init_from is not None:
+            overrides = [*(overrides or []), _init_from_override(init_from, runs_dir)]
         settings = load_config(config, overrides or [])
         if runs_dir is not None:  # given on the command line: it wins over the config's train.runs_dir
             settings.train.runs_dir = str(runs_dir)
         for message in unused_settings(settings):
             _warn(message)
         training.train(settings, settings.train.name or config.stem, console)
+
+
+def _init_from_override(run: str, runs_dir: Optional[Path]) -> str:
+    """``--init-from RUN`` as the ``train.init_from`` it sets: a name is looked up in --runs-dir when one
+    is given, otherwise (while the config is read) in its train.runs_dir."""
+    import json
+
+    if runs_dir is not None:
+        from seq2seq_cli.finetune import resolve_parent
+
+        run = str(resolve_parent(run, runs_dir))
+    return f"train.init_from={json.dumps(run)}"
 
 
 def _warn(message: str) -> None:
@@ -139,32 +164,71 @@ def translate(
         bool,
         typer.Option("--align", help="Add each translation's word alignment from attention (' ||| 0-0 2-1'; JSON: also soft)."),
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Files and stdin: no progress bar, and one warning line at the end.")
+    ] = False,
+    interactive: Annotated[
+        bool, typer.Option("--interactive", help="A prompt with history (also the default with no sentence on a terminal).")
+    ] = False,
+    attend: Annotated[bool, typer.Option("--attend", help="--interactive: show each translation's attention too.")] = False,
+    chunk: Annotated[
+        int, typer.Option("--chunk", min=1, help="Files and stdin: lines read, length-sorted and translated together.")
+    ] = 10_000,
     run: RunOption = None,
     runs_dir: RunsDirOption = Path("runs"),
+    checkpoint: CheckpointOption = "best.pt",
 ) -> None:
-    """Translate a sentence, stdin ([bold]-[/], each line answered as it arrives) or a file, with a trained run."""
+    """Translate a sentence, a file (any size, in chunks), stdin ([bold]-[/], each line answered as it arrives),
+    or interactively."""
     with user_errors():
         from seq2seq_cli.runs import find_run
-        from seq2seq_cli.translator import Translator, render_lines, translate_lines
+        from seq2seq_cli.translator import Translator
 
-        if text == "-" and input_file is None:
-            lines: Iterable[str] = (line.rstrip("\r\n") for line in sys.stdin)  # read lazily: a pipe may never end
-        else:
-            lines = _input_lines(text, input_file)
-        translator = Translator.from_run(find_run(run, runs_dir)).with_decoding(beam_size=beam, n_best=nbest)
-        warn = _stderr().print
-        from_file = input_file is not None or text == "-"
-        if text == "-" and input_file is None and output_file is None:
-            # one line at a time, flushed: `tail -f log | s2s translate -` and pipes see each answer as it comes
-            for number, line in enumerate(lines):
-                outputs = translate_lines(translator, [line], lambda message: warn(f"[yellow]warning:[/] {message}"), True,
-                                          first_line=number + 1)
-                sys.stdout.write("".join(out + "\n" for out in render_lines([line], outputs, nbest, as_json, align, number)))
-                sys.stdout.flush()
-            return
-        lines = list(lines)
-        outputs = translate_lines(translator, lines, lambda message: warn(f"[yellow]warning:[/] {message}"), from_file)
-        _write_lines(render_lines(lines, outputs, nbest, as_json, align), output_file)
+        if text is not None and input_file is not None:
+            raise S2SError("give a sentence or --input FILE, not both")
+        interactive = interactive or (text is None and input_file is None and sys.stdin.isatty())
+        if attend and not interactive:
+            raise S2SError("--attend shows attention at the --interactive prompt; for files use s2s attend --out FILE.html")
+        if text is None and input_file is None and not interactive:
+            raise S2SError("nothing to translate: give a sentence, - for stdin, --input FILE, or --interactive")
+        if input_file is not None and not input_file.is_file():
+            raise S2SError(f"{input_file}: no such file")
+        translator = Translator.from_run(find_run(run, runs_dir), checkpoint).with_decoding(beam_size=beam, n_best=nbest)
+        if interactive:
+            from seq2seq_cli.interactive import prompt_loop
+
+            return prompt_loop(translator, attend, nbest)
+        if text is not None and text != "-":
+            return _translate_sentence(translator, text, output_file, nbest, as_json, align)
+        _translate_lines(translator, input_file, output_file, nbest, as_json, align, quiet, chunk)
+
+
+def _translate_sentence(translator, text: str, output_file: Optional[Path], nbest: int, as_json: bool, align: bool) -> None:
+    from seq2seq_cli.translator import render_lines, translate_lines
+
+    outputs = translate_lines(translator, [text], _warn, keep_blank=False)
+    _write_lines(render_lines([text], outputs, nbest, as_json, align), output_file)
+
+
+def _translate_lines(translator, input_file: Optional[Path], output_file: Optional[Path], nbest: int, as_json: bool,
+                     align: bool, quiet: bool, chunk: int) -> None:
+    """A file or stdin, chunk by chunk: constant memory, output in input order, a progress bar on a terminal."""
+    from seq2seq_cli import streams
+    from seq2seq_cli.translator import render_lines
+
+    if input_file is not None:
+        chunks, total = streams.file_chunks(streams.read_lines(input_file), chunk), streams.count_lines(input_file)
+    else:  # what has arrived: `tail -f log | s2s translate -` sees each answer as its line is read
+        chunks, total = streams.arrived_chunks((line.rstrip("\r\n") for line in sys.stdin), chunk), None
+
+    def render(lines: list[str], outputs, first: int) -> list[str]:
+        return render_lines(lines, outputs, nbest, as_json, align, first)
+
+    with streams.progress_bar(total, shown=not quiet and sys.stderr.isatty()) as (advance, warn):
+        with streams.output_sink(output_file) as write:
+            summary = streams.translate_stream(translator, chunks, write, render, None if quiet else warn, advance)
+    if quiet and summary.with_unknown:
+        _warn(f"{summary.with_unknown:,} of {summary.lines:,} lines have unknown words, read as <unk> (without --quiet: which)")
 
 
 def _input_lines(text: Optional[str], input_file: Optional[Path]) -> list[str]:
@@ -205,7 +269,7 @@ def attend(
         typer.Argument(help=f"Sentence whose attention to show, or - for one a line from stdin. [default: {DEFAULT_SENTENCE!r}]"),
     ] = None,
     input_file: Annotated[
-        Optional[Path], typer.Option("--input", "-i", help="Sentences, one a line (with --align: source<TAB>reference pairs).")
+        Optional[Path], typer.Option("--input", "-i", help="Sentences, one a line (with --align: pairs, TSV or .jsonl).")
     ] = None,
     out: Annotated[
         Optional[Path],
@@ -339,7 +403,8 @@ def _attend_page(run_dirs: list[Path], lines: list[str], out: Path, beam: Option
     runs_to_show = [Run.load(d, name, beam_size=beam, n_best=nbest) for d, name in zip(run_dirs, run_names(run_dirs))]
     pairs = gold = None
     if align is not None:
-        pairs = read_pairs(input_file)
+        data = runs_to_show[0].translator.config.data  # a .jsonl file's sides are the first run's languages
+        pairs = read_pairs(input_file, (data.source_lang, data.target_lang))
         gold = read_alignments(align, len(pairs))
         lines = [pair.source for pair in pairs]
     for shown in runs_to_show:  # every sentence must suit every run: one error naming the line, before any work
@@ -384,7 +449,7 @@ def _attend_over_training(run_dir: Path, out: Path, kind: str) -> None:
 
 @app.command()
 def evaluate(
-    data: Annotated[Path, typer.Option("--data", "-d", help="TSV of source<TAB>reference pairs.")],
+    data: Annotated[Path, typer.Option("--data", "-d", help="Source/reference pairs: TSV or JSON Lines (.jsonl), maybe .gz.")],
     align: Annotated[
         Optional[Path],
         typer.Option("--align", help="Gold word alignments (Pharaoh, one line a pair): score the attention too."),
@@ -395,6 +460,7 @@ def evaluate(
     ] = None,
     run: RunOption = None,
     runs_dir: RunsDirOption = Path("runs"),
+    checkpoint: CheckpointOption = "best.pt",
 ) -> None:
     """Score a run on a test set: sacreBLEU, chrF, exact match, speed; attention vs gold alignments."""
     with user_errors():
@@ -405,12 +471,39 @@ def evaluate(
         from seq2seq_cli.translator import Translator
 
         run_dir = find_run(run, runs_dir)
-        translator = Translator.from_run(run_dir).with_decoding(beam_size=beam)
+        translator = Translator.from_run(run_dir, checkpoint).with_decoding(beam_size=beam)
         report, hypotheses = score(translator, data, align)
         output_file = output_file or run_dir / f"{data.stem}.hyp.txt"
         _write_lines(hypotheses, output_file)
         _write_lines([json.dumps(report.as_dict(), indent=2)], run_dir / f"{data.stem}.eval.json")
         _print_report(report, data, output_file)
+
+
+@app.command()
+def average(
+    run: Annotated[Optional[str], typer.Argument(help="Run folder or name inside --runs-dir. [default: newest run]")] = None,
+    last: Annotated[
+        Optional[int], typer.Option("--last", help="Average the last N validations' weights (needs train.keep_last >= N).")
+    ] = None,
+    best: Annotated[
+        Optional[int], typer.Option("--best", help="Average the N best validations' weights (needs train.keep_best >= N).")
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Where to write it. [default: <run>/average-last<N>.pt or -best<N>]")
+    ] = None,
+    runs_dir: RunsDirOption = Path("runs"),
+) -> None:
+    """Average a run's last or best checkpoints into one; use it with [bold]--checkpoint[/]."""
+    with user_errors():
+        from seq2seq_cli.averaging import average_run
+        from seq2seq_cli.runs import find_run
+
+        run_dir = find_run(run, runs_dir)
+        averaged = average_run(run_dir, last, best, out)
+        steps = ", ".join(str(step) for step in averaged.steps)
+        _stderr().print(f"averaged the {averaged.chosen_by} checkpoints (steps {steps}) into {averaged.path}")
+        name = averaged.path.name if averaged.path.parent.resolve() == run_dir.resolve() else str(averaged.path)
+        _stderr().print(f"use it: s2s evaluate --run {run_dir} --checkpoint {name} --data TEST.tsv")
 
 
 def _print_report(report, data: Path, hypotheses_file: Path) -> None:
@@ -430,6 +523,50 @@ def _print_report(report, data: Path, hypotheses_file: Path) -> None:
     console.print(table)
     console.print(f"BLEU signature: {report.bleu_signature}\nchrF signature: {report.chrf_signature}")
     console.print(f"hypotheses: {hypotheses_file}")
+
+
+@app.command("runs")
+def list_runs(
+    runs_dir: RunsDirOption = Path("runs"),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON list of the runs instead of a table.")] = False,
+) -> None:
+    """List the runs in a folder: model, steps, best BLEU, size, when, finished or not."""
+    with user_errors():
+        import json
+
+        from seq2seq_cli.catalog import run_summaries, runs_table
+
+        summaries = run_summaries(runs_dir)
+        if as_json:
+            typer.echo(json.dumps([s.as_dict() for s in summaries], indent=2, ensure_ascii=False))
+        elif not summaries:
+            _stderr().print(f"no runs in {runs_dir}/ yet: train one with s2s train --config CONFIG")
+        else:
+            from rich.console import Console
+
+            Console(highlight=False, soft_wrap=True).print(runs_table(summaries, f"{len(summaries)} runs in {runs_dir}/"))
+
+
+@app.command()
+def compare(
+    run: Annotated[list[str], typer.Argument(help="Runs to compare: folders, or names inside --runs-dir.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Picture: .png, .svg or .pdf.")] = Path("compare.png"),
+    metric: Annotated[str, typer.Option("--metric", help="What to plot: bleu, chrf or loss (all on validation).")] = "bleu",
+    x: Annotated[str, typer.Option("--x", help="Against what: step, or minutes of training.")] = "step",
+    runs_dir: RunsDirOption = Path("runs"),
+) -> None:
+    """Draw several runs' validation curves on one plot, one line per run."""
+    with user_errors():
+        from seq2seq_cli.catalog import AXES, METRICS, check_choice, validation_curves
+        from seq2seq_cli.plot import check_image_path, plot_comparison
+        from seq2seq_cli.runs import find_run
+
+        check_choice("--metric", metric, list(METRICS))
+        check_choice("--x", x, list(AXES))
+        check_image_path(out)
+        run_dirs = [find_run(name, runs_dir, need_checkpoint=False) for name in run]
+        plot_comparison(validation_curves(run_dirs, metric, x), out, AXES[x], METRICS[metric][1])
+        _stderr().print(f"wrote {out}: {METRICS[metric][1]} of {len(run_dirs)} run{'s' * (len(run_dirs) != 1)} against {AXES[x]}")
 
 
 def main() -> None:

@@ -13,11 +13,13 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 import yaml
 
+from seq2seq_cli.corpora import is_json_lines
 from seq2seq_cli.errors import ConfigError
+from seq2seq_cli.tracking import check_trackers
 
 AttentionType = Literal["bahdanau", "luong-dot", "luong-general", "location", "multihead"]
 
@@ -27,12 +29,25 @@ def _positive(default: Any) -> Any:
 
 
 @dataclass
+class ParallelFiles:
+    """Moses-style parallel text, ``{source: FILE, target: FILE}``: line N of one translates line N of the other."""
+
+    source: str
+    target: str
+
+    def __str__(self) -> str:  # how messages name the two files
+        return f"{self.source} + {self.target}"
+
+
+@dataclass
 class DataConfig:
     """Where the pairs come from and how text becomes tokens."""
 
-    train: str = ""
-    val: Optional[str] = None
+    train: Union[str, ParallelFiles] = ""  # TSV, JSON Lines (.jsonl), either .gz, or parallel files
+    val: Union[str, ParallelFiles, None] = None
     val_split: float = field(default=0.1, metadata={"min": 0.0, "max": 0.9})
+    source_lang: Optional[str] = None  # JSON Lines' "translation" keys for each side
+    target_lang: Optional[str] = None
     lowercase: bool = True
     tokenizer: Literal["word", "sentencepiece"] = "word"
     sentencepiece_type: Literal["bpe", "unigram"] = "bpe"
@@ -82,6 +97,7 @@ class TrainConfig:
     best_metric: Literal["loss", "bleu", "chrf"] = "loss"
     patience: int = field(default=0, metadata={"min": 0})
     keep_best: int = _positive(1)
+    keep_last: int = field(default=0, metadata={"min": 0})
     probes: int = field(default=4, metadata={"min": 0})
     probe_sentences: list[str] = field(default_factory=list)
     accumulate: int = _positive(1)
@@ -92,6 +108,9 @@ class TrainConfig:
     threads: int = field(default=0, metadata={"min": 0})
     runs_dir: str = "runs"
     name: Optional[str] = None
+    init_from: Optional[str] = None  # fine-tuning: the run whose best weights this one starts from (--init-from)
+    freeze: list[str] = field(default_factory=list)  # parameter prefixes kept as the parent left them
+    log_to: list[Literal["tensorboard"]] = field(default_factory=list)
 
 
 @dataclass
@@ -132,6 +151,22 @@ def _check_combinations(config: Config, source: str) -> None:
             f"{source}: data.max_len ({config.data.max_len}) is larger than decode.max_input_len "
             f"({config.decode.max_input_len}): validation could not translate the longest sentences it trains on"
         )
+    _check_languages(config.data, source)
+    if config.train.freeze and not config.train.init_from:
+        raise ConfigError(f"{source}: train.freeze needs train.init_from (--init-from RUN): frozen weights would stay random")
+
+
+def _check_languages(data: DataConfig, source: str) -> None:
+    """JSON Lines names each side by its language: reading one needs both language keys."""
+    for key, spec in (("data.train", data.train), ("data.val", data.val)):
+        for lang in ("source_lang", "target_lang"):
+            if isinstance(spec, str) and is_json_lines(spec) and not getattr(data, lang):
+                raise ConfigError(f"{source}: data.{lang} is required to read {key} ({spec}): JSON Lines names each side "
+                                  'by its language, {"translation": {"en": ..., "fr": ...}}')
+
+
+def _reads_json_lines(data: DataConfig) -> bool:
+    return any(isinstance(spec, str) and is_json_lines(spec) for spec in (data.train, data.val))
 
 
 def unused_settings(config: Config) -> list[str]:
@@ -154,6 +189,8 @@ def unused_settings(config: Config) -> list[str]:
          "with train.lr_decay: 1 (never lowered)"),
         (data.tokenizer == "word", ("data.sentencepiece_type", "data.vocab_size"), "with data.tokenizer: word"),
         (bool(data.val), ("data.val_split",), "when data.val is given"),
+        (not _reads_json_lines(data), ("data.source_lang", "data.target_lang"),
+         "without a JSON Lines file (.jsonl) as data.train or data.val"),
     ]
     defaults = Config()
     return [
@@ -184,12 +221,17 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     raw = _read_yaml(Path(path))
     for override in overrides:
         _apply_override(raw, override)
+    if isinstance(raw.get("train"), dict) and raw["train"].get("init_from"):
+        from seq2seq_cli.finetune import inherit_parent
+
+        inherit_parent(raw, str(path))  # the model and decode sections and tokenisation keys left out: the parent's
     config = config_from_dict(raw, source=str(path))
     _check_combinations(config, str(path))
+    check_trackers(config.train.log_to, str(path))
     if config.train.max_time is not None:
         parse_duration(config.train.max_time, f"{path}: train.max_time")
     if not config.data.train:
-        raise ConfigError(f"{path}: data.train is required (the TSV file of training pairs)")
+        raise ConfigError(f"{path}: data.train is required (the training pairs: TSV, .jsonl or {{source: FILE, target: FILE}})")
     return config
 
 
@@ -234,6 +276,8 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
     node = raw
     for part in parents:
         child = node.setdefault(part, {})
+        if child is None or isinstance(child, str):  # a path becomes a section: data.train.source=train.en
+            child = node[part] = {}
         if not isinstance(child, dict):
             raise ConfigError(f"--set {override!r}: {part} is not a section")
         node = child
@@ -251,6 +295,9 @@ def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
     for key in raw:
         if key not in fields:
             raise ConfigError(f"{source}: unknown key {prefix}{key}{_did_you_mean(str(key), fields)}")
+    for name, spec in fields.items():  # a field without a default (a section's own required keys)
+        if name not in raw and spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{source}: {prefix}{name} is required")
     values = {}
     for name, spec in fields.items():
         if name not in raw:
@@ -269,7 +316,10 @@ def _check_value(value: Any, hint: Any, limits: Any, key: str, source: str) -> A
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        hint = next(a for a in args if a is not type(None))
+        options = [a for a in args if a is not type(None)]
+        if len(options) > 1:
+            return _check_either(value, options, limits, key, source)
+        hint = options[0]
         origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is list:
         if not isinstance(value, list):
@@ -294,6 +344,20 @@ def _check_value(value: Any, hint: Any, limits: Any, key: str, source: str) -> A
     if "max" in limits and value > limits["max"]:
         raise ConfigError(f"{source}: {key} must be at most {limits['max']}, got {value}")
     return value
+
+
+def _check_either(value: Any, options: list[Any], limits: Any, key: str, source: str) -> Any:
+    """A path or a section (``data.train: FILE`` or ``{source: FILE, target: FILE}``): a mapping builds the section."""
+    section = next(o for o in options if dataclasses.is_dataclass(o))
+    scalar = next(o for o in options if not dataclasses.is_dataclass(o))
+    if isinstance(value, dict):
+        return _build(section, value, f"{key}.", source)
+    try:
+        return _check_value(value, scalar, limits, key, source)
+    except ConfigError:
+        keys = " and ".join(f.name for f in dataclasses.fields(section))
+        got = _describe(value)
+        raise ConfigError(f"{source}: {key} must be {_type_name(scalar)} or a mapping of {keys}, got {got}") from None
 
 
 def _as_float(value: Any) -> Any:

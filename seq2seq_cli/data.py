@@ -1,4 +1,4 @@
-"""Text in, tensors out: TSV pairs, one tokeniser for training and translating, vocabularies, batches.
+"""Text in, tensors out: pairs (read by corpora.py), one tokeniser for training and translating, vocabularies, batches.
 
 The same ``tokenize`` runs at train and translate time, so a sentence typed by a user is
 split exactly as the training data was.
@@ -13,10 +13,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import torch
 
+from seq2seq_cli.corpora import Pair, read_pairs  # noqa: F401  (the readers live in corpora.py)
 from seq2seq_cli.errors import DataError
 
 # A word, a word with an elided apostrophe kept on it (French l' n' j' qu'), or one symbol.
@@ -52,47 +52,6 @@ def detokenize(tokens: Sequence[str]) -> str:
         text += token if attach or not text else " " + token
         glue = token in _ATTACH_RIGHT or token == "-" or token.endswith("'") or (token == '"' and open_quote)
     return text
-
-
-class Pair(NamedTuple):
-    source: str
-    target: str
-    line: int
-
-
-def read_pairs(path: str | Path) -> list[Pair]:
-    """Read ``source<TAB>target`` lines; a bad line is an error naming ``file:line``.
-
-    Accepts a UTF-8 byte-order mark and CRLF line ends; blank lines are skipped.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such data file")
-    raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    pairs = [_parse_line(path, number, line) for number, line in enumerate(raw.split(b"\n"), 1)]
-    pairs = [pair for pair in pairs if pair is not None]
-    if not pairs:
-        raise DataError(f"{path}: no sentence pairs found (expected source<TAB>target lines)")
-    return pairs
-
-
-def _parse_line(path: Path, number: int, line: bytes) -> Pair | None:
-    line = line.rstrip(b"\r")
-    if not line.strip():
-        return None
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}:{number}: not valid UTF-8 (byte {line[exc.start]:#04x} at column {exc.start + 1})") from None
-    columns = text.split("\t")
-    if len(columns) != 2:
-        raise DataError(f"{path}:{number}: expected 2 tab-separated columns (source<TAB>target), found {len(columns)}")
-    for side, column in zip(("source", "target"), columns):
-        if not column.strip():
-            raise DataError(f"{path}:{number}: empty {side} side")
-    return Pair(columns[0], columns[1], number)
 
 
 class Vocab:

@@ -113,8 +113,9 @@ def corpus_scores(
 
 
 def evaluate(translator: Translator, data: str | Path, alignments: str | Path | None = None) -> tuple[Report, list[str]]:
-    """Translate a TSV's sources, score them against its targets; also alignments when given."""
-    pairs = read_pairs(data)
+    """Translate a pair file's sources, score them against its targets; also alignments when given."""
+    languages = translator.config.data.source_lang, translator.config.data.target_lang  # for a .jsonl file
+    pairs = read_pairs(data, languages)
     sources, references = [p.source for p in pairs], [p.target for p in pairs]
     start = time.perf_counter()
     translations = translator.translate(sources)

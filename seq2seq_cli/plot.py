@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Optional
 
 from seq2seq_cli.errors import S2SError
 
@@ -220,21 +221,43 @@ def _annotate_cells(axes, weights) -> None:
             axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=8, color=colour)
 
 
+@dataclass
+class Curve:
+    """One line of a curves plot: its legend label, and a value (None: no point) at each x."""
+
+    label: str
+    x: list[float]
+    values: list[Optional[float]]
+
+
+CURVES_SIZE = (7, 4)  # inches; 1050 x 600 pixels at the 150 dpi pictures are saved with
+
+
+def _curves_axes(x_label: str, y_label: str):
+    """The figure every curves plot starts from: one grid, the x axis named."""
+    figure, axes = _pyplot().subplots(figsize=CURVES_SIZE, layout="constrained")
+    axes.set_xlabel(x_label)
+    axes.set_ylabel(y_label)
+    axes.grid(alpha=0.3)
+    return figure, axes
+
+
+def _draw_curve(axes, curve: Curve, **style) -> None:
+    """A line with a dot at each validation."""
+    axes.plot(curve.x, [float("nan") if v is None else v for v in curve.values], marker=".", label=curve.label, **style)
+
+
 def plot_curves(records: Sequence[dict], path: Path) -> None:
     """Training and validation loss against steps, and validation BLEU on a second axis."""
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(7, 4), layout="constrained")
+    figure, axes = _curves_axes("step", "cross-entropy per token")
     steps = [r["step"] for r in records]
-    axes.plot(steps, [r["train_loss"] for r in records], marker=".", label="train loss")
+    _draw_curve(axes, Curve("train loss", steps, [r["train_loss"] for r in records]))
     if any(r.get("val_loss") is not None for r in records):
-        axes.plot(steps, [r["val_loss"] for r in records], marker=".", label="validation loss")
-    axes.set_xlabel("step")
-    axes.set_ylabel("cross-entropy per token")
-    axes.grid(alpha=0.3)
+        _draw_curve(axes, Curve("validation loss", steps, [r["val_loss"] for r in records]))
     handles, labels = axes.get_legend_handles_labels()
     if any(r.get("val_bleu") is not None for r in records):
         bleu_axes = axes.twinx()
-        bleu_axes.plot(steps, [r["val_bleu"] for r in records], marker=".", color="tab:green", label="validation BLEU")
+        _draw_curve(bleu_axes, Curve("validation BLEU", steps, [r["val_bleu"] for r in records]), color="tab:green")
         bleu_axes.set_ylabel("BLEU")
         more_handles, more_labels = bleu_axes.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels
@@ -242,11 +265,27 @@ def plot_curves(records: Sequence[dict], path: Path) -> None:
     _save(figure, path)
 
 
-def _save(figure, path: Path) -> None:
+def comparison_figure(curves: Sequence[Curve], x_label: str, y_label: str):
+    """Several runs' curves on one plot, the legend naming each run (the figure, for ``plot_comparison``
+    to save and for tests to read the lines from)."""
+    figure, axes = _curves_axes(x_label, y_label)
+    for curve in curves:
+        _draw_curve(axes, curve)
+    axes.legend(loc="best")
+    return figure
+
+
+def plot_comparison(curves: Sequence[Curve], path: Path, x_label: str, y_label: str) -> None:
+    """``s2s compare``'s picture, always ``CURVES_SIZE`` at 150 dpi (not cropped: runs' pictures line up)."""
+    check_image_path(path)
+    _save(comparison_figure(curves, x_label, y_label), path, tight=False)
+
+
+def _save(figure, path: Path, tight: bool = True) -> None:
     import matplotlib.pyplot as plt
 
     try:
-        figure.savefig(path, dpi=150, bbox_inches="tight")
+        figure.savefig(path, dpi=150, bbox_inches="tight" if tight else None)
     except OSError as exc:
         raise S2SError(f"{path}: cannot write image ({exc.strerror})") from None
     finally:

@@ -1,7 +1,8 @@
-"""Training data preparation: the TSV files checked and read, tokenised, indexed, and fingerprinted.
+"""Training data preparation: the data files checked and read, tokenised, indexed, and fingerprinted.
 
-The fingerprint (size and sha256 of ``data.train`` and ``data.val``) is kept in the run's
-``last.pt`` so that ``s2s train --resume`` refuses data that changed since the run started.
+The fingerprint (size and sha256 of ``data.train`` and ``data.val``, each file of a parallel pair)
+is kept in the run's ``last.pt`` so that ``s2s train --resume`` refuses data that changed since
+the run started.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from seq2seq_cli.config import Config
-from seq2seq_cli.data import Example, Pair, Vocab, read_pairs, tokenize
+from seq2seq_cli.config import Config, DataConfig, ParallelFiles
+from seq2seq_cli.corpora import Pair, read_pairs, read_parallel
+from seq2seq_cli.data import Example, Vocab, tokenize
 from seq2seq_cli.errors import DataError
 from seq2seq_cli.tokenizers import Tokenizer, WordTokenizer
 
@@ -33,10 +35,17 @@ class TrainingData:
 def read_training_pairs(config: Config) -> tuple[list[Pair], list[Pair]]:
     """Training and validation pairs, checked line by line (a held-out split when no val file is given)."""
     data = config.data
-    train_pairs = _with_words(read_pairs(data.train), data.train, data.lowercase)
+    train_pairs = _with_words(read_corpus(data.train, data), data.train, data.lowercase)
     if data.val:
-        return train_pairs, _with_words(read_pairs(data.val), data.val, data.lowercase)
+        return train_pairs, _with_words(read_corpus(data.val, data), data.val, data.lowercase)
     return _split(train_pairs, data.val_split, config.train.seed)
+
+
+def read_corpus(spec: str | ParallelFiles, data: DataConfig) -> list[Pair]:
+    """``data.train`` or ``data.val``'s pairs, whichever format they come in (see corpora.py)."""
+    if isinstance(spec, ParallelFiles):
+        return read_parallel(spec.source, spec.target)
+    return read_pairs(spec, (data.source_lang, data.target_lang))
 
 
 def prepare_data(
@@ -73,11 +82,12 @@ def prepare_data(
     )
 
 
-def _with_words(pairs: list[Pair], path: str, lowercase: bool) -> list[Pair]:
+def _with_words(pairs: list[Pair], spec: str | ParallelFiles, lowercase: bool) -> list[Pair]:
     """Every side must keep a word after normalisation; the error names the line that does not."""
     for pair in pairs:
         for side, text in (("source", pair.source), ("target", pair.target)):
             if not tokenize(text, lowercase):
+                path = getattr(spec, side) if isinstance(spec, ParallelFiles) else spec  # that side's own file
                 raise DataError(f"{path}:{pair.line}: {side} side has no words after normalisation")
     return pairs
 
@@ -92,9 +102,17 @@ def _split(pairs: list[Pair], fraction: float, seed: int) -> tuple[list[Pair], l
 
 
 def data_fingerprints(config: Config) -> dict[str, dict]:
-    """Size and sha256 of each data file training reads, by config key (``data.val`` only when given)."""
-    files = {"data.train": config.data.train, "data.val": config.data.val}
-    return {key: _fingerprint(path) for key, path in files.items() if path}
+    """Size and sha256 of each data file training reads, by config key (``data.val`` only when given).
+
+    Parallel files are two entries, ``data.train.source`` and ``data.train.target``.
+    """
+    files: dict[str, str] = {}
+    for key, spec in (("data.train", config.data.train), ("data.val", config.data.val)):
+        if isinstance(spec, ParallelFiles):
+            files.update({f"{key}.source": spec.source, f"{key}.target": spec.target})
+        elif spec:
+            files[key] = spec
+    return {key: _fingerprint(path) for key, path in files.items()}
 
 
 def check_fingerprints(saved: dict[str, dict], config: Config) -> None:

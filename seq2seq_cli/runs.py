@@ -29,6 +29,11 @@ def ranked_checkpoint(step: int) -> str:
     return f"best-step{step}.pt"
 
 
+def step_checkpoint(step: int) -> str:
+    """File name of one of the last-N validations' checkpoints (``train.keep_last``)."""
+    return f"step{step}.pt"
+
+
 def create_run_dir(runs_dir: str | Path, name: str) -> Path:
     """A new folder ``runs_dir/name``, or ``name-2``, ``name-3``... so no earlier run is touched."""
     runs_dir = Path(runs_dir)
@@ -83,6 +88,15 @@ def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
     except OSError as exc:
         temporary.unlink(missing_ok=True)
         raise RunError(f"{path}: could not save checkpoint ({exc.strerror}); the previous one is intact") from None
+
+
+def checkpoint_path(run_dir: Path, checkpoint: str | Path = BEST) -> Path:
+    """A checkpoint named inside the run folder (``best.pt``, ``average-last5.pt``) or given as a path."""
+    for candidate in (run_dir / checkpoint, Path(checkpoint)):
+        if candidate.is_file():
+            return candidate
+    kept = ", ".join(sorted(path.name for path in run_dir.glob("*.pt"))) or "none"
+    raise RunError(f"{checkpoint}: no such checkpoint in {run_dir} or as a path (the run has: {kept})")
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

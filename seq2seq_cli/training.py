@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from seq2seq_cli import report, runs
+from seq2seq_cli import finetune, report, runs, tracking
 from seq2seq_cli.config import Config, TrainConfig, parse_duration, save_config
 from seq2seq_cli.data import Batch, bucketed_batches, collate
 from seq2seq_cli.distributed import SINGLE, Context, setup, teardown
@@ -42,20 +42,31 @@ def _train(config: Config, name: str, console: Console) -> Path:
     context = setup(config.train.device)
     try:
         torch.manual_seed(config.train.seed)
+        console = console if context.is_main else Console(quiet=True)
+        parent = finetune.load_parent(config, console) if config.train.init_from else None  # checked before any folder
         pairs = read_training_pairs(config)
         data_files = data_fingerprints(config)  # after reading: a missing or unreadable file was already an error
         run_dir = context.from_main(runs.create_run_dir(config.train.runs_dir, name) if context.is_main else None)
         with _removed_on_error(run_dir, context):  # a run that never started leaves no folder behind
-            tokenizers = train_tokenizers(config.data, run_dir, pairs[0]) if context.is_main else None
+            tokenizers = None
+            if context.is_main:  # fine-tuning: the parent's (sentencepiece models copied), never new ones
+                tokenizers = parent.tokenizers(run_dir) if parent else train_tokenizers(config.data, run_dir, pairs[0])
             context.barrier()  # the sentencepiece models exist before the other processes read them
-            data = prepare_data(config, tokenizers or load_tokenizers(config.data, run_dir), pairs=pairs)
+            vocabs = parent.vocabs if parent else None  # fine-tuning: the parent's words; new ones are <unk>
+            data = prepare_data(config, tokenizers or load_tokenizers(config.data, run_dir), vocabs, pairs=pairs)
             model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len)
+            if parent:
+                parent.start(model)
+            frozen = finetune.freeze(model, config.train.freeze)
         if context.is_main:
             save_config(config, run_dir / runs.CONFIG_FILE)
             data.src_vocab.save(run_dir / runs.SOURCE_VOCAB)
             data.tgt_vocab.save(run_dir / runs.TARGET_VOCAB)
-        console = console if context.is_main else Console(quiet=True)
         console.print(report.summary_table(data, model, run_dir))
+        if parent:
+            parent.report(console, pairs[0], data.tokenizers)
+        if frozen:
+            console.print(frozen, markup=False)
         with _removed_on_error(run_dir, context, NothingTrained):  # an untrained model is no run to keep
             return _run(Trainer(config, data, model, run_dir, console, context, data_files))
     finally:
@@ -68,6 +79,7 @@ def resume(run_dir: Path, console: Console) -> Path:
     On a CPU the result is the very weights an uninterrupted run would have reached.
     """
     config = runs.load_run_config(run_dir)
+    tracking.check_trackers(config.train.log_to, str(run_dir / runs.CONFIG_FILE))
     checkpoint = runs.load_checkpoint(run_dir / runs.LAST)
     if "trainer" not in checkpoint:
         raise RunError(f"{run_dir / runs.LAST}: holds no training state to resume from")
@@ -93,6 +105,7 @@ def _resume(run_dir: Path, config: Config, checkpoint: dict, console: Console) -
         data = prepare_data(config, load_tokenizers(config.data, run_dir), runs.load_vocabs(run_dir))
         model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len)
         model.load_state_dict(checkpoint["model"])
+        finetune.freeze(model, config.train.freeze)  # before the optimizer: its saved state covers the trained ones
         trainer = Trainer(config, data, model, run_dir, console, context, data_files)
         trainer.load_state_dict(checkpoint)
         console.print(f"resuming {run_dir} at step {trainer.step} (epoch {trainer.epoch})")
@@ -182,7 +195,8 @@ class Trainer:
         self.model = model.to(context.device)  # what is saved; ``forward`` is what trains
         self.forward = _wrapped(self.model, context, self.settings.compile, console)
         # fused: one kernel for every parameter; on a CPU it more than doubled training speed here
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=self.settings.lr, fused=True)
+        trained = [p for p in model.parameters() if p.requires_grad]  # train.freeze: the frozen ones are left out
+        self.optimizer = torch.optim.Adam(trained, lr=self.settings.lr, fused=True)
         self.scaler = torch.amp.GradScaler(context.device.type) if self.settings.precision == "fp16" else None
         self.scheduler = plateau_scheduler(self.optimizer, self.settings)
         self.warmup = _inverse_sqrt_scheduler(self.optimizer, self.settings)
@@ -192,6 +206,7 @@ class Trainer:
         self.records: list[dict] = []
         self.scoreboard = Scoreboard(self.settings.best_metric, self.settings.keep_best, self.settings.patience)
         self.probes = choose_probes(config, data, self._translator()) if context.is_main else []
+        self.tracker = tracking.NOTHING  # train.log_to's writers, opened by ``fit``
         self.model.train()
         self.data_files = data_files  # size and sha256 of data.train and data.val, checked by --resume
         self.skipped = 0  # batches skipped for a non-finite loss or gradient (train.on_nonfinite: skip)
@@ -205,7 +220,12 @@ class Trainer:
     def fit(self) -> list[dict]:
         self.model.train()
         total = self.batches_per_epoch // self._group_size * self.settings.epochs
-        with report.progress_bar(self.console) as self.progress, _signals_caught(self):
+        log_to = self.settings.log_to if self.context.is_main else []
+        with (
+            report.progress_bar(self.console) as self.progress,
+            _signals_caught(self),
+            tracking.opened(log_to, self.run_dir, self.step) as self.tracker,
+        ):
             done = min(total, self.step)
             self.task = self.progress.add_task("training", total=total, completed=done, loss=float("nan"), speed=0.0)
             while self.epoch <= self.settings.epochs and not self._train_epoch():
@@ -379,10 +399,13 @@ class Trainer:
     def _checkpoint(self, record: dict, verdict: Verdict) -> None:
         """Metrics line, ``best`` when it is, the best N when asked, and ``last`` as the commit point."""
         if self.context.is_main:
+            probes = None
             if self.probes:  # greedy and dropout-free: draws nothing from the RNG, so resuming stays exact
-                append_probes(self.run_dir, probe_record(self._translator(), self.probes, record["step"]))
+                probes = probe_record(self._translator(), self.probes, record["step"])
+                append_probes(self.run_dir, probes)
                 self.model.train()
             runs.append_metrics(self.run_dir, record)
+            self.tracker.log(record, probes)  # train.log_to (TensorBoard): draws nothing from the RNG either
             weights = {"model": self.model.state_dict(), "epoch": record["epoch"], "step": record["step"]}
             if verdict.improved:
                 runs.save_checkpoint(weights, self.run_dir / runs.BEST)
@@ -390,7 +413,17 @@ class Trainer:
                 runs.save_checkpoint(weights, self.run_dir / runs.ranked_checkpoint(record["step"]))
             for step in verdict.dropped:
                 (self.run_dir / runs.ranked_checkpoint(step)).unlink(missing_ok=True)
+            self._keep_last(weights)
         self._save_last(finished=False)
+
+    def _keep_last(self, weights: dict) -> None:
+        """step<N>.pt for the train.keep_last latest validations (for ``s2s average --last``); older ones go."""
+        keep = self.settings.keep_last
+        if not keep:
+            return
+        runs.save_checkpoint(weights, self.run_dir / runs.step_checkpoint(weights["step"]))
+        if len(self.records) > keep:
+            (self.run_dir / runs.step_checkpoint(self.records[-keep - 1]["step"])).unlink(missing_ok=True)
 
     def _translator(self) -> Translator:
         """The model being trained behind the one decode path (it switches the model to eval mode)."""

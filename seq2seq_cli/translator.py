@@ -72,16 +72,17 @@ class Translator:
         self.src_tokenizer, self.tgt_tokenizer = tokenizers
 
     @classmethod
-    def from_run(cls, run_dir: Path, checkpoint: str = runs.BEST) -> Translator:
-        """Rebuild the model from a run folder alone."""
+    def from_run(cls, run_dir: Path, checkpoint: str | Path = runs.BEST) -> Translator:
+        """Rebuild the model from a run folder alone (``checkpoint``: a file in it, or a path)."""
         config = runs.load_run_config(run_dir)
         src_vocab, tgt_vocab = runs.load_vocabs(run_dir)
         model = build_model(config.model, len(src_vocab), len(tgt_vocab), config.data.max_len)
-        payload = runs.load_checkpoint(run_dir / checkpoint)
+        path = runs.checkpoint_path(run_dir, checkpoint)
+        payload = runs.load_checkpoint(path)
         try:
             model.load_state_dict(payload["model"])
         except RuntimeError:
-            raise RunError(f"{run_dir / checkpoint}: weights do not match the run's config") from None
+            raise RunError(f"{path}: weights do not match the run's config ({run_dir / runs.CONFIG_FILE})") from None
         return cls(model, config, src_vocab, tgt_vocab, load_tokenizers(config.data, run_dir))
 
     def with_decoding(self, **changes) -> Translator:

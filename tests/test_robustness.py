@@ -22,7 +22,7 @@ from tests.test_bad_input import assert_one_line_error
 # A small model on the bundled corpus: a few seconds of real training with validations to interrupt.
 SMALL = [
     "model.embed_dim=24", "model.hidden_size=24", "train.epochs=2", "train.validate_every=60",
-    "train.batch_size=128", "data.max_len=12",
+    "train.batch_size=128", "data.max_len=12", "train.keep_last=2",
 ]
 
 
@@ -94,7 +94,9 @@ def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_weights(uninter
     assert result.exit_code == 0, result.output
     assert f"resuming {run_dir} at step {stopped_at}" in result.stdout
     assert torch.get_num_threads() == threads
-    for name in ("last.pt", "best.pt"):
+    kept = sorted(path.name for path in uninterrupted.glob("step*.pt"))  # train.keep_last: the last 2 validations
+    assert len(kept) == 2 and sorted(path.name for path in run_dir.glob("step*.pt")) == kept
+    for name in ("last.pt", "best.pt", *kept):
         expected, got = weights(uninterrupted / name), weights(run_dir / name)
         assert all(torch.equal(expected[k], got[k]) for k in expected), name
     whole = [(r["step"], r["train_loss"], r["val_loss"]) for r in runs.read_metrics(uninterrupted)]
