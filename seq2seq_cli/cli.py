@@ -461,6 +461,11 @@ def evaluate(
     run: RunOption = None,
     runs_dir: RunsDirOption = Path("runs"),
     checkpoint: CheckpointOption = "best.pt",
+    lang: Annotated[
+        Optional[str],
+        typer.Option("--lang", help="The references' language, for the WMT-recipe BLEU's Moses tokeniser. "
+                     "[default: the run's data.target_lang, else en]"),
+    ] = None,
 ) -> None:
     """Score a run on a test set: sacreBLEU, chrF, exact match, speed; attention vs gold alignments."""
     with user_errors():
@@ -472,7 +477,7 @@ def evaluate(
 
         run_dir = find_run(run, runs_dir)
         translator = Translator.from_run(run_dir, checkpoint).with_decoding(beam_size=beam)
-        report, hypotheses = score(translator, data, align)
+        report, hypotheses = score(translator, data, align, lang)
         output_file = output_file or run_dir / f"{data.stem}.hyp.txt"
         _write_lines(hypotheses, output_file)
         _write_lines([json.dumps(report.as_dict(), indent=2)], run_dir / f"{data.stem}.eval.json")
@@ -510,8 +515,14 @@ def _print_report(report, data: Path, hypotheses_file: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from seq2seq_cli.evaluate import WMT_INSTALL
+
     table = Table(title=f"{data}: {report.sentences} sentences, beam {report.decode['beam_size']}", show_header=False)
     table.add_row("BLEU", f"{report.bleu:.2f}")
+    if report.wmt_bleu is not None:
+        table.add_row("BLEU, WMT recipe", f"{report.wmt_bleu:.2f}")
+    else:
+        _warn(f"BLEU by the WMT recipe (lowercased, Moses-tokenised) needs sacremoses: {WMT_INSTALL}")
     table.add_row("chrF", f"{report.chrf:.2f}")
     table.add_row("exact match", f"{100 * report.exact_match:.1f}%")
     table.add_row("token accuracy (teacher-forced)", f"{100 * report.token_accuracy:.1f}%")
@@ -522,6 +533,8 @@ def _print_report(report, data: Path, hypotheses_file: Path) -> None:
     console = Console(highlight=False, soft_wrap=True)
     console.print(table)
     console.print(f"BLEU signature: {report.bleu_signature}\nchrF signature: {report.chrf_signature}")
+    if report.wmt_signature:
+        console.print(f"WMT-recipe BLEU signature: {report.wmt_signature}")
     console.print(f"hypotheses: {hypotheses_file}")
 
 

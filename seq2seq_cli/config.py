@@ -47,7 +47,7 @@ class DataConfig:
     val: Union[str, ParallelFiles, None] = None
     val_split: float = field(default=0.1, metadata={"min": 0.0, "max": 0.9})
     source_lang: Optional[str] = None  # JSON Lines' "translation" keys for each side
-    target_lang: Optional[str] = None
+    target_lang: Optional[str] = None  # also the Moses tokeniser language of evaluate's WMT-recipe BLEU
     lowercase: bool = True
     tokenizer: Literal["word", "sentencepiece"] = "word"
     sentencepiece_type: Literal["bpe", "unigram"] = "bpe"
@@ -189,7 +189,8 @@ def unused_settings(config: Config) -> list[str]:
          "with train.lr_decay: 1 (never lowered)"),
         (data.tokenizer == "word", ("data.sentencepiece_type", "data.vocab_size"), "with data.tokenizer: word"),
         (bool(data.val), ("data.val_split",), "when data.val is given"),
-        (not _reads_json_lines(data), ("data.source_lang", "data.target_lang"),
+        # data.target_lang also names the references' language for evaluate's WMT-recipe BLEU: never idle
+        (not _reads_json_lines(data), ("data.source_lang",),
          "without a JSON Lines file (.jsonl) as data.train or data.val"),
     ]
     defaults = Config()

@@ -160,3 +160,36 @@ def test_without_unk_replace_an_unknown_word_stays_unk(tmp_path):
     assert result.stdout == "je vois <unk>\n"
     replaced = Translator.from_run(tmp_path / "seed").with_decoding(unk_replace=True).translate(["i see london"])[0]
     assert replaced.output[:2] == ["je", "vois"] and replaced.output[2] in ("i", "see", "london")  # the most attended
+
+
+def test_wmt_recipe_bleu_by_hand():
+    """Lowercased, Moses-normalised and -tokenised, both sides: 'le petit chat est sur le tapis .' against
+    '... sous ...' matches 7/8 unigrams, 5/7 bigrams, 3/6 trigrams, 1/5 4-grams, equal lengths:
+    BLEU = (7/8 · 5/7 · 3/6 · 1/5)^(1/4) = (1/16)^(1/4) = 0.5."""
+    from sacrebleu.metrics import BLEU
+
+    from seq2seq_cli.evaluate import wmt_bleu
+
+    hypothesis, reference = "Le petit chat est sur le tapis.", "le petit chat est sous le tapis ."
+    score, signature = wmt_bleu([hypothesis], [reference], "fr")
+    assert score == pytest.approx(50.0)
+    assert signature.startswith("lc+moses-punct+moses-tok:fr|") and "tok:none" in signature
+    assert BLEU().corpus_score([hypothesis], [[reference]]).score != pytest.approx(50.0)  # cased 13a differs
+    # a curly apostrophe is normalised and the French elision split off, on both sides alike
+    assert wmt_bleu(["L’homme court."], ["l'homme court ."], "fr")[0] == pytest.approx(100.0)
+
+
+def test_evaluate_prints_the_wmt_recipe_bleu_or_how_to_get_it(seed_run, tmp_path, monkeypatch):
+    import sys
+
+    arguments = ("evaluate", "--run", str(seed_run), "--data", "data/seed.tsv", "--output", str(tmp_path / "h.txt"))
+    result = run_cli(*arguments, "--lang", "fr")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"BLEU, WMT recipe\s*│\s*\d+\.\d\d", result.stdout), result.stdout
+    assert "WMT-recipe BLEU signature: lc+moses-punct+moses-tok:fr|" in result.stdout
+    monkeypatch.setitem(sys.modules, "sacremoses", None)  # as if the extra were not installed
+    result = run_cli(*arguments)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == 'warning: BLEU by the WMT recipe (lowercased, Moses-tokenised) needs sacremoses: ' \
+                                    'pip install "s2s[wmt]"'
+    assert "WMT" not in result.stdout

@@ -103,6 +103,8 @@ def test_a_bad_data_section_names_the_key(tmp_path, data, message):
 def test_languages_without_json_lines_are_a_warning(tmp_path):
     warning = "data.source_lang does nothing without a JSON Lines file (.jsonl) as data.train or data.val"
     assert unused_settings(load_config(config_file(tmp_path, {"train": "a.tsv", "source_lang": "en"}))) == [warning]
+    target_only = {"train": "a.tsv", "target_lang": "fr"}  # also evaluate's WMT-recipe BLEU language: in use
+    assert unused_settings(load_config(config_file(tmp_path, target_only))) == []
     both = {"source_lang": "en", "target_lang": "fr"}
     assert unused_settings(load_config(config_file(tmp_path, {"train": "a.tsv", "val": "b.jsonl", **both}))) == []
 
