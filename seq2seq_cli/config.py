@@ -84,8 +84,8 @@ class TrainConfig:
     batch_size: int = _positive(64)
     batch_tokens: int = field(default=0, metadata={"min": 0})
     lr: float = field(default=0.001, metadata={"min": 0.0})
-    lr_schedule: Literal["plateau", "inverse-sqrt"] = "plateau"
-    warmup_steps: int = field(default=4000, metadata={"min": 1})
+    lr_schedule: Literal["plateau", "inverse-sqrt", "cosine", "linear"] = "plateau"
+    warmup_steps: Optional[int] = field(default=None, metadata={"min": 1})  # None: 4000 for inverse-sqrt, 0 otherwise
     label_smoothing: float = field(default=0.0, metadata={"min": 0.0, "max": 0.9})
     lr_decay: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
     lr_patience: int = field(default=2, metadata={"min": 0})
@@ -184,7 +184,8 @@ def unused_settings(config: Config) -> list[str]:
         (gru and model.attention != "multihead", ("model.heads",), f"for model.attention: {model.attention}"),
         (gru and model.output != "adaptive", ("model.adaptive_cutoffs",), f"with model.output: {model.output}"),
         (schedule == "plateau", ("train.warmup_steps",), "with train.lr_schedule: plateau"),
-        (schedule != "plateau", ("train.lr_decay", "train.lr_patience", "train.min_lr"), f"with train.lr_schedule: {schedule}"),
+        (schedule != "plateau", ("train.lr_decay", "train.lr_patience"), f"with train.lr_schedule: {schedule}"),
+        (schedule == "inverse-sqrt", ("train.min_lr",), f"with train.lr_schedule: {schedule}"),
         (schedule == "plateau" and train.lr_decay >= 1.0, ("train.lr_patience", "train.min_lr"),
          "with train.lr_decay: 1 (never lowered)"),
         (data.tokenizer == "word", ("data.sentencepiece_type", "data.vocab_size"), "with data.tokenizer: word"),

@@ -26,6 +26,7 @@ from seq2seq_cli.errors import RunError, S2SError, TrainingError, TrainingInterr
 from seq2seq_cli.model import Seq2Seq, build_model
 from seq2seq_cli.prepare import TrainingData, check_fingerprints, data_fingerprints, prepare_data, read_training_pairs
 from seq2seq_cli.probes import append_probes, choose_probes, probe_record, read_probes
+from seq2seq_cli.schedules import budget_schedule
 from seq2seq_cli.scoreboard import Scoreboard, Verdict, plateau_scheduler
 from seq2seq_cli.tokenizers import load_tokenizers, train_tokenizers
 from seq2seq_cli.translator import Translator
@@ -215,6 +216,8 @@ class Trainer:
         self.start = time.perf_counter()
         budget = self.settings.max_time
         self.budget = parse_duration(budget) if budget else float("inf")
+        total_steps = self.batches_per_epoch // self._group_size * self.settings.epochs
+        self.budget_lr = budget_schedule(self.optimizer, self.settings, total_steps, self.budget)  # cosine, linear
         self._reset_window()
 
     def fit(self) -> list[dict]:
@@ -306,6 +309,8 @@ class Trainer:
         self.step += 1
         if self.warmup is not None:
             self.warmup.step()
+        if self.budget_lr is not None:
+            self.budget_lr.update(self.step, self._agreed_elapsed())
         self.window_loss += loss_sum  # stays on the device: no host sync
         self.window_tokens += group_tokens
         speed = self.window_tokens / max(time.perf_counter() - self.window_start, 1e-9)
@@ -366,6 +371,13 @@ class Trainer:
 
     def _elapsed(self) -> float:
         return time.perf_counter() - self.start
+
+    def _agreed_elapsed(self) -> float:
+        """The time spent, the same in every process (their mean), so all set the same learning rate;
+        without a time budget no schedule reads it, and no process waits for the others."""
+        if not self.context.world > 1 or not self.settings.max_time:
+            return self._elapsed()
+        return self.context.sum([self._elapsed()])[0] / self.context.world
 
     def _reset_window(self) -> None:
         """Training loss and speed are reported per stretch between validations."""
@@ -562,5 +574,5 @@ def _inverse_sqrt_scheduler(optimizer: torch.optim.Optimizer, settings: TrainCon
     """The Transformer schedule: linear warm-up to ``lr`` over ``warmup_steps``, then lr * sqrt(warmup / step)."""
     if settings.lr_schedule != "inverse-sqrt":
         return None
-    warmup = settings.warmup_steps
+    warmup = settings.warmup_steps or 4000
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min((step + 1) / warmup, math.sqrt(warmup / (step + 1))))

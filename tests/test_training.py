@@ -164,3 +164,37 @@ def test_inverse_square_root_schedule_warms_up_then_decays(tmp_path):
         s = record["step"]
         assert record["lr"] == pytest.approx(0.01 * min((s + 1) / 4, math.sqrt(4 / (s + 1))), rel=1e-9)
     assert max(records, key=lambda r: r["lr"])["step"] == 3  # the peak, lr itself, once warm-up is done
+
+
+@pytest.mark.parametrize("shape", ["cosine", "linear"])
+def test_budgeted_schedules_fall_from_lr_to_min_lr_over_the_epochs(tmp_path, shape):
+    import math
+
+    _, records, _ = train_seed(tmp_path, f"train.lr_schedule={shape}", "train.lr=0.01", "train.min_lr=0.001",
+                               "train.epochs=8", "train.validate_every=1")
+    for record in records:  # seed.yaml: one update an epoch, so the budget is 8 steps
+        spent = record["step"] / 8
+        fall = 0.5 * (1 + math.cos(math.pi * spent)) if shape == "cosine" else 1 - spent
+        assert record["lr"] == pytest.approx(0.001 + 0.009 * fall, rel=1e-9)
+    assert records[-1]["lr"] == pytest.approx(0.001)  # the last update was the smallest
+
+
+def test_a_time_budget_ends_the_cosine_schedule_at_the_floor_not_mid_flight(tmp_path):
+    _, records, stdout = train_seed(tmp_path, "train.lr_schedule=cosine", "train.lr=0.01", "train.min_lr=0.0",
+                                    "train.epochs=100000", "train.max_time=4s", "train.validate_every=50")
+    assert "time budget of 4s used" in stdout
+    assert records[-1]["step"] < 100000 / 2  # the epochs were far from spent: the clock set the rate
+    assert records[-1]["lr"] < 0.01 * 0.05
+    assert all(a["lr"] > b["lr"] for a, b in zip(records, records[1:]))
+
+
+def test_budget_schedule_progress_is_whichever_budget_runs_out_first():
+    from seq2seq_cli.config import TrainConfig
+    from seq2seq_cli.schedules import BudgetSchedule
+
+    settings = TrainConfig(lr_schedule="cosine", lr=1.0, min_lr=0.0, warmup_steps=10)
+    schedule = BudgetSchedule(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), settings, 1000, 60.0)
+    assert schedule.progress(500, 10.0) == 0.5 and schedule.progress(100, 45.0) == 0.75
+    assert schedule.progress(2000, 100.0) == 1.0
+    assert schedule.rate(4, 0.0) == pytest.approx(0.5)  # warming up: (4 + 1) / 10
+    assert schedule.rate(500, 0.0) == pytest.approx(0.5) and schedule.rate(999, 60.0) == pytest.approx(0.0)
