@@ -511,6 +511,35 @@ def average(
         _stderr().print(f"use it: s2s evaluate --run {run_dir} --checkpoint {name} --data TEST.tsv")
 
 
+@app.command()
+def serve(
+    run: RunOption = None,
+    runs_dir: RunsDirOption = Path("runs"),
+    checkpoint: CheckpointOption = "best.pt",
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; 0.0.0.0 exposes it to the network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+    batch_window_ms: Annotated[
+        float, typer.Option("--batch-window-ms", min=0, help="How long a request waits for others to decode with (0: none).")
+    ] = 5.0,
+    max_texts: Annotated[int, typer.Option("--max-texts", min=1, help="Texts one request may hold.")] = 64,
+    max_beam: Annotated[int, typer.Option("--max-beam", min=1, help="The largest beam a request may ask for.")] = 16,
+) -> None:
+    """Serve a run over HTTP: [bold]POST /translate[/], [bold]GET /health[/], and the live explorer at [bold]/[/]."""
+    with user_errors():
+        from seq2seq_cli.serve import ServeSettings, check_installed
+        from seq2seq_cli.serve import serve as run_server
+
+        check_installed()
+        from seq2seq_cli.runs import find_run
+        from seq2seq_cli.translator import Translator
+
+        run_dir = find_run(run, runs_dir)
+        translator = Translator.from_run(run_dir, checkpoint)
+        settings = ServeSettings(batch_window_ms=batch_window_ms, max_texts=max_texts, max_beam=max_beam)
+        _stderr().print(f"serving {run_dir} on http://{host}:{port}/ (POST /translate, GET /health; Ctrl-C stops)")
+        run_server(translator, host, port, settings, run_dir.name, _warn)
+
+
 def _print_report(report, data: Path, hypotheses_file: Path) -> None:
     from rich.console import Console
     from rich.table import Table

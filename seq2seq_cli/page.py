@@ -22,20 +22,22 @@ from seq2seq_cli.errors import S2SError
 
 FORMAT = "s2s-attention/1"
 ASSETS = "page_assets"
-_SLOT = re.compile(r"\{\{(title|csp|css|script|document)\}\}")
+_SLOT = re.compile(r"\{\{(title|csp|css|script|document|form)\}\}")
 
 
-def render_page(document: dict) -> str:
-    """The whole HTML text of the explorer for ``document``."""
+def render_page(document: dict, ask: str | None = None) -> str:
+    """The whole HTML text of the explorer for ``document``; with ``ask`` (``s2s serve``), a form above it
+    that sends another sentence to the same address (the text box holding ``ask``)."""
     if document.get("format") != FORMAT:
         raise ValueError(f"expected a {FORMAT} document, got format {document.get('format')!r}")
     css, script = _asset("explorer.css"), _asset("explorer.js")
     slots = {
         "title": html.escape(str(document.get("title") or "Attention explorer")),
-        "csp": _content_security_policy(css, script),
+        "csp": _content_security_policy(css, script, form=ask is not None),
         "css": css,
         "script": script,
         "document": document_json(document),
+        "form": _ask_form(ask) if ask is not None else "",
     }
     # One pass, so text inserted into one slot is never read as another slot.
     return _SLOT.sub(lambda match: slots[match.group(1)], _asset("explorer.html"))
@@ -81,9 +83,20 @@ def _asset(name: str) -> str:
     return text
 
 
-def _content_security_policy(css: str, script: str) -> str:
-    """No fetches of any kind; only the page's own stylesheet and script may apply."""
-    return f"default-src 'none'; style-src '{_sha256(css)}'; script-src '{_sha256(script)}'; base-uri 'none'; form-action 'none'"
+def _content_security_policy(css: str, script: str, form: bool = False) -> str:
+    """No fetches of any kind; only the page's own stylesheet and script may apply; a served page's
+    form may send a sentence back to the server it came from, and nowhere else."""
+    action = "'self'" if form else "'none'"
+    return (f"default-src 'none'; style-src '{_sha256(css)}'; script-src '{_sha256(script)}'; base-uri 'none'; "
+            f"form-action {action}")
+
+
+def _ask_form(text: str) -> str:
+    """The served explorer's text box: a plain GET form, so it works under the page's CSP without a fetch."""
+    value = html.escape(text, quote=True)
+    return (f'<form class="ask" method="get" action="/"><label for="ask-text">Sentence</label> '
+            f'<input id="ask-text" name="text" value="{value}" size="60" autofocus> '
+            '<button type="submit">Translate</button></form>')
 
 
 def _sha256(text: str) -> str:

@@ -245,7 +245,7 @@ def render_lines(
     if as_json:
         import json
 
-        return [json.dumps(_as_record(line, candidates, align), ensure_ascii=False) for line, candidates in zip(lines, outputs)]
+        return [json.dumps(json_record(line, candidates, align), ensure_ascii=False) for line, candidates in zip(lines, outputs)]
 
     def links(t: Translation) -> str:
         return f" ||| {pharaoh(t.word_alignment()[0])}" if align else ""
@@ -259,23 +259,21 @@ def render_lines(
     ]
 
 
-def _as_record(line: str, candidates: list[Translation] | None, align: bool = False) -> dict:
+def json_record(line: str, candidates: list[Translation] | None, align: bool = False, attention: bool = True) -> dict:
+    """One sentence's translations as ``translate --json`` prints them (and ``s2s serve`` answers)."""
     candidates = candidates or []
     return {
         "source": line,
         "source_tokens": candidates[0].source if candidates else [],
         "unknown": candidates[0].unknown if candidates else [],
-        "hypotheses": [_hypothesis_record(t, align) for t in candidates],
+        "hypotheses": [_hypothesis_record(t, align, attention) for t in candidates],
     }
 
 
-def _hypothesis_record(t: Translation, align: bool) -> dict:
-    record = {
-        "text": t.text,
-        "tokens": t.steps,
-        "score": round(t.score, 6),
-        "attention": [[round(w, 4) for w in row] for row in t.attention_map().tolist()],
-    }
+def _hypothesis_record(t: Translation, align: bool, attention: bool = True) -> dict:
+    record = {"text": t.text, "tokens": t.steps, "score": round(t.score, 6)}
+    if attention:
+        record["attention"] = [[round(w, 4) for w in row] for row in t.attention_map().tolist()]
     if align:
         from seq2seq_cli.evaluate import pharaoh
 
