@@ -540,6 +540,25 @@ def serve(
         run_server(translator, host, port, settings, run_dir.name, _warn)
 
 
+@app.command()
+def doctor(
+    config: Annotated[
+        Optional[Path], typer.Option("--config", "-c", help="Also check this config's data against the machine.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The report as one JSON object.")] = False,
+    seconds: Annotated[float, typer.Option("--seconds", min=0.1, help="Time for each matmul measurement.")] = 1.0,
+) -> None:
+    """Describe this machine for s2s (CPU, torch build, measured matmul peaks, threads) and warn about what will hurt."""
+    with user_errors():
+        import json
+
+        from seq2seq_cli.config import load_config
+        from seq2seq_cli.doctor import examine, render
+
+        report = examine(seconds, load_config(config) if config is not None else None)
+        typer.echo(json.dumps(report.as_dict(), indent=2) if as_json else render(report))
+
+
 def _print_report(report, data: Path, hypotheses_file: Path) -> None:
     from rich.console import Console
     from rich.table import Table
