@@ -45,10 +45,11 @@ CONFIG = ROOT / "configs" / "multi30k-en-fr.yaml"
 S2S = [sys.executable, "-m", "seq2seq_cli"]
 
 
-def matmul_peak_gflops(threads: int, size: int = 2048, repeats: int = 20) -> float:
-    """The best sustained float32 torch.mm rate at this thread count: the yardstick for training."""
+def matmul_peak_gflops(threads: int, size: int = 2048, repeats: int = 20, dtype: torch.dtype = torch.float32) -> float:
+    """The best sustained torch.mm rate at this thread count: the yardstick for training (float32), and
+    what bf16 could reach (many times float32 on AMX units, a fraction of it on CPUs without bf16 units)."""
     torch.set_num_threads(threads)
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     for _ in range(3):
         a @ b
     best = 0.0
@@ -219,6 +220,13 @@ def plot_bleu_against_time(variants: dict[str, dict], path: Path) -> None:
     plt.close(figure)
 
 
+def cpu_features() -> list[str]:
+    """The vector and matrix extensions torch's kernels use (s2s doctor reads the same flags)."""
+    from seq2seq_cli.doctor import FEATURES, cpu_model
+
+    return [feature for feature in FEATURES if feature in cpu_model()[1]]
+
+
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -271,7 +279,8 @@ def main() -> None:
         parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     data_dir = args.data.resolve()
     peak = matmul_peak_gflops(torch.get_num_threads())
-    print(f"matmul peak {peak:.1f} GFLOP/s", flush=True)
+    bf16_peak = matmul_peak_gflops(torch.get_num_threads(), dtype=torch.bfloat16)
+    print(f"matmul peak {peak:.1f} GFLOP/s float32, {bf16_peak:.1f} bfloat16", flush=True)
 
     runs_dir = args.runs or Path(tempfile.mkdtemp(prefix="s2s-bench-"))
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -281,7 +290,8 @@ def main() -> None:
         help_s = startup_seconds([*S2S, "--help"])
         translate_s = startup_seconds([*S2S, "translate", "--run", str(first_run), "A man is sleeping on a bench."])
         plot_bleu_against_time(variants, args.out.parent / "bleu_vs_time.png")
-        results = {"peak": peak, "variants": variants, "help_s": help_s, "translate_s": translate_s, "minutes": args.minutes}
+        results = {"peak": peak, "bf16_peak": bf16_peak, "variants": variants, "help_s": help_s,
+                   "translate_s": translate_s, "minutes": args.minutes}
         args.out.write_text(render(results), encoding="utf-8")
         print(args.out.read_text())
     except BaseException:
@@ -331,7 +341,8 @@ def render(r: dict) -> str:
         "(cutoffs 2000/6000); `+ bf16` trains with `train.precision: bf16` (autocast; the GRUs stay float32, "
         "and the FLOP share is still of the float32 peak). The notebook loop always runs in float32. "
         f"Each trained for {r['minutes']:g} minutes for the BLEU-against-time curve. "
-        f"Matrix-multiply peak: {r['peak']:.0f} GFLOP/s (float32 torch.mm, 2048², {torch.get_num_threads()} threads). "
+        f"Matrix-multiply peaks: {r['peak']:.0f} GFLOP/s float32, {r['bf16_peak']:.0f} GFLOP/s bfloat16 "
+        f"(torch.mm, 2048², {torch.get_num_threads()} threads; CPU features: {', '.join(cpu_features()) or 'none'}). "
         "JoeyNMT 2.3.0 figures are the ones measured on this kind of machine in issue 5. "
         "Peak memory is the training process's own high-water mark (VmHWM), logged at every validation.",
         "",
