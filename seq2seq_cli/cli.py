@@ -178,8 +178,7 @@ def translate(
     runs_dir: RunsDirOption = Path("runs"),
     checkpoint: CheckpointOption = "best.pt",
 ) -> None:
-    """Translate a sentence, a file (any size, in chunks), stdin ([bold]-[/], each line answered as it arrives),
-    or interactively."""
+    """Translate a sentence, a file of any size, stdin ([bold]-[/], answered as lines arrive), or at a prompt."""
     with user_errors():
         from seq2seq_cli.runs import find_run
         from seq2seq_cli.translator import Translator
