@@ -24,6 +24,7 @@ from seq2seq_cli.data import Batch, bucketed_batches, collate
 from seq2seq_cli.distributed import SINGLE, Context, setup, teardown
 from seq2seq_cli.errors import RunError, S2SError, TrainingError, TrainingInterrupted
 from seq2seq_cli.model import Seq2Seq, build_model
+from seq2seq_cli.precision import resolve_precision
 from seq2seq_cli.prepare import TrainingData, check_fingerprints, data_fingerprints, prepare_data, read_training_pairs
 from seq2seq_cli.probes import append_probes, choose_probes, probe_record, read_probes
 from seq2seq_cli.schedules import budget_schedule
@@ -195,6 +196,7 @@ class Trainer:
         _check_enough_batches(self.batches_per_epoch, data, config, context.world)
         self.model = model.to(context.device)  # what is saved; ``forward`` is what trains
         self.forward = _wrapped(self.model, context, self.settings.compile, console)
+        self._resolve_precision()
         # fused: one kernel for every parameter; on a CPU it more than doubled training speed here
         trained = [p for p in model.parameters() if p.requires_grad]  # train.freeze: the frozen ones are left out
         self.optimizer = torch.optim.Adam(trained, lr=self.settings.lr, fused=True)
@@ -219,6 +221,15 @@ class Trainer:
         total_steps = self.batches_per_epoch // self._group_size * self.settings.epochs
         self.budget_lr = budget_schedule(self.optimizer, self.settings, total_steps, self.budget)  # cosine, linear
         self._reset_window()
+
+    def _resolve_precision(self) -> None:
+        """train.precision: auto becomes fp32 or bf16 here, and the run's config.yaml says which (for --resume)."""
+        if self.settings.precision != "auto":
+            return
+        sizes = (len(self.data.src_vocab), len(self.data.tgt_vocab))
+        self.settings.precision = resolve_precision(self.config, self.model, sizes, self.context, self.console)
+        if self.context.is_main:
+            save_config(self.config, self.run_dir / runs.CONFIG_FILE)
 
     def fit(self) -> list[dict]:
         self.model.train()
