@@ -122,6 +122,8 @@ def _choices(report: Report, config) -> dict[str, str]:
         "train.device: auto": device,
         "train.threads": str(chosen) if chosen else f"{report.threads} (torch's default for this machine)",
         "bf16 / float32 matmul": f"{ratio:.2f}x ({units})",
+        "train.precision: auto": ("bf16 or fp32, whichever a few training steps measure faster (AMX)"
+                                  if "amx_bf16" in report.features else "fp32 (no AMX: bf16 would be emulated)"),
     }
 
 

@@ -17,6 +17,7 @@ def test_doctor_reports_the_machine_torch_and_measured_peaks():
     assert report["torch"].startswith("2.") and report["threads"] >= 1
     assert any("MKL" in line or "oneDNN" in line or "MKL-DNN" in line or "OpenBLAS" in line for line in report["build"])
     assert report["choices"]["train.device: auto"] in ("cpu", "cuda")
+    assert report["choices"]["train.precision: auto"].startswith("bf16 or fp32" if "amx_bf16" in report["features"] else "fp32")
 
 
 def test_doctor_text_names_what_a_bug_report_needs():
