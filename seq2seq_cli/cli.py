@@ -121,6 +121,30 @@ def train(
         training.train(settings, settings.train.name or config.stem, console)
 
 
+@app.command()
+def prepare(
+    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config file.")],
+    overrides: Annotated[
+        Optional[list[str]], typer.Option("--set", help="Override a config key, e.g. --set data.cache_dir=/scratch/s2s.")
+    ] = None,
+) -> None:
+    """Tokenise and index the training data once into [bold]data.cache_dir[/] ([bold]s2s train[/] does it on first use)."""
+    with user_errors():
+        from rich.console import Console
+
+        from seq2seq_cli import cache, finetune
+        from seq2seq_cli.config import load_config, unused_settings
+
+        console = Console(highlight=False, soft_wrap=True)
+        settings = load_config(config, overrides or [])
+        for message in unused_settings(settings):
+            _warn(message)
+        parent = finetune.load_parent(settings, console) if settings.train.init_from else None
+        given = cache.Given(parent.vocabs, parent.run_dir) if parent else None
+        prepared = cache.prepare(settings, console, given=given)
+        console.print(f"ready: {prepared.folder} ({prepared.meta['pairs']:,} training pairs)", markup=False)
+
+
 def _init_from_override(run: str, runs_dir: Optional[Path]) -> str:
     """``--init-from RUN`` as the ``train.init_from`` it sets: a name is looked up in --runs-dir when one
     is given, otherwise (while the config is read) in its train.runs_dir."""

@@ -55,6 +55,9 @@ class DataConfig:
     max_len: int = _positive(50)
     min_freq: int = _positive(1)
     max_size: Optional[int] = field(default=None, metadata={"min": 1})
+    vocab_sample: int = field(default=1_000_000, metadata={"min": 1})  # pairs sentencepiece trains on, at most
+    cache_dir: Optional[str] = None  # prepared data (cache.py); None: $S2S_CACHE_DIR, else .s2s-cache
+    workers: int = field(default=0, metadata={"min": 0})  # preparation processes; 0: one per core for big files
 
 
 @dataclass
@@ -188,7 +191,8 @@ def unused_settings(config: Config) -> list[str]:
         (schedule == "inverse-sqrt", ("train.min_lr",), f"with train.lr_schedule: {schedule}"),
         (schedule == "plateau" and train.lr_decay >= 1.0, ("train.lr_patience", "train.min_lr"),
          "with train.lr_decay: 1 (never lowered)"),
-        (data.tokenizer == "word", ("data.sentencepiece_type", "data.vocab_size"), "with data.tokenizer: word"),
+        (data.tokenizer == "word", ("data.sentencepiece_type", "data.vocab_size", "data.vocab_sample"),
+         "with data.tokenizer: word"),
         (bool(data.val), ("data.val_split",), "when data.val is given"),
         # data.target_lang also names the references' language for evaluate's WMT-recipe BLEU: never idle
         (not _reads_json_lines(data), ("data.source_lang",),

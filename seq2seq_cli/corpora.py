@@ -39,6 +39,11 @@ def read_pairs(path: str | Path, languages: Languages = (None, None)) -> list[Pa
     JSON Lines is Hugging Face's translation shape, ``{"translation": {"en": ..., "fr": ...}}``:
     ``languages`` (``data.source_lang``, ``data.target_lang``) pick its two sides.
     """
+    return list(iter_pairs(path, languages))
+
+
+def iter_pairs(path: str | Path, languages: Languages = (None, None)) -> Iterator[Pair]:
+    """``read_pairs`` a pair at a time, for corpora too big to hold (the same checks and errors)."""
     path = Path(path)
     if is_json_lines(path):
         source_lang, target_lang = _json_languages(path, languages)
@@ -47,7 +52,7 @@ def read_pairs(path: str | Path, languages: Languages = (None, None)) -> list[Pa
     else:
         rows = (_tsv_pair(path, n, line) for n, line in enumerate(_lines(path), 1))
         expected = "source<TAB>target lines"
-    return _some(path, [pair for pair in rows if pair is not None], expected)
+    return _some(path, (pair for pair in rows if pair is not None), expected)
 
 
 def read_parallel(source: str | Path, target: str | Path) -> list[Pair]:
@@ -57,16 +62,23 @@ def read_parallel(source: str | Path, target: str | Path) -> list[Pair]:
     extra line without reading either twice; a line blank on both sides is skipped, on one only
     it is an error (the files are out of step).
     """
+    return list(iter_parallel(source, target))
+
+
+def iter_parallel(source: str | Path, target: str | Path) -> Iterator[Pair]:
+    """``read_parallel`` a pair at a time."""
     source, target = Path(source), Path(target)
-    pairs = []
+    return _some(source, _parallel_pairs(source, target), f"one sentence a line, in step with {target}")
+
+
+def _parallel_pairs(source: Path, target: Path) -> Iterator[Pair]:
     for number, (src, tgt) in enumerate(zip_longest(_lines(source), _lines(target)), 1):
         if src is None or tgt is None:
             longer, side, shorter = (target, "target", source) if src is None else (source, "source", target)
             raise DataError(f"{longer}:{number}: {side} file has more lines than {shorter} ({number - 1})")
         pair = _parallel_pair(source, target, number, src, tgt)
         if pair is not None:
-            pairs.append(pair)
-    return _some(source, pairs, f"one sentence a line, in step with {target}")
+            yield pair
 
 
 def _lines(path: Path) -> Iterator[bytes]:
@@ -87,10 +99,14 @@ def _lines(path: Path) -> Iterator[bytes]:
         raise DataError(f"{path}: corrupt gzip file{after} ({exc})") from None
 
 
-def _some(path: Path, pairs: list[Pair], expected: str) -> list[Pair]:
-    if not pairs:
+def _some(path: Path, pairs: Iterator[Pair], expected: str) -> Iterator[Pair]:
+    """The pairs, then an error if there were none."""
+    found = False
+    for pair in pairs:
+        found = True
+        yield pair
+    if not found:
         raise DataError(f"{path}: no sentence pairs found (expected {expected})")
-    return pairs
 
 
 def _decode(path: Path, number: int, line: bytes) -> str:

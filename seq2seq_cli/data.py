@@ -10,7 +10,7 @@ import random
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +69,11 @@ class Vocab:
     @classmethod
     def build(cls, sentences: Iterable[Sequence[str]], min_freq: int = 1, max_size: int | None = None) -> Vocab:
         """Most frequent first (ties alphabetical, so the vocabulary is deterministic)."""
-        counts = Counter(token for sentence in sentences for token in sentence)
+        return cls.from_counts(Counter(token for sentence in sentences for token in sentence), min_freq, max_size)
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, int], min_freq: int = 1, max_size: int | None = None) -> Vocab:
+        """``build`` from token counts already made (the prepared cache counts with numpy)."""
         ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
         return cls(list(cls.SPECIALS) + ranked[:max_size])
 
@@ -139,29 +143,10 @@ def collate(examples: Sequence[Example]) -> Batch:
 def bucketed_batches(
     examples: Sequence[Example], batch_size: int, rng: random.Random | None, batch_tokens: int = 0
 ) -> list[list[int]]:
-    """Group similar lengths so padding stays small; shuffle within lengths and batch order.
+    """Length-bucketed batches of ``examples``' indices (see ``dataset.bucketed_order``, which does the work
+    on length arrays, for lists and memory-mapped corpora alike)."""
+    from seq2seq_cli.dataset import bucketed_order
 
-    With ``batch_tokens`` a batch holds as many sentences as fit that many padded tokens
-    (``batch_size`` still caps the count), so short sentences come in bigger batches.
-    With ``rng=None`` the order is deterministic (for validation).
-    """
-    order = list(range(len(examples)))
-    if rng is not None:
-        rng.shuffle(order)
-    size = [max(len(examples[i].source), len(examples[i].target) + 1) for i in range(len(examples))]
-    order.sort(key=lambda i: (len(examples[i].source), len(examples[i].target)))
-    batches: list[list[int]] = []
-    batch: list[int] = []
-    longest = 0
-    for index in order:
-        grown = max(longest, size[index])
-        if batch and (len(batch) >= batch_size or (batch_tokens and (len(batch) + 1) * grown > batch_tokens)):
-            batches.append(batch)
-            batch, grown = [], size[index]
-        batch.append(index)
-        longest = grown
-    if batch:
-        batches.append(batch)
-    if rng is not None:
-        rng.shuffle(batches)
-    return batches
+    src = [len(e.source) for e in examples]
+    tgt = [len(e.target) for e in examples]
+    return bucketed_order(src, tgt, batch_size, rng, batch_tokens).as_lists()

@@ -12,9 +12,8 @@ translating with it or resuming it never reads the parent again.
 from __future__ import annotations
 
 import difflib
-import shutil
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,19 +124,6 @@ class Parent:
     weights: dict
     step: int | None
 
-    def tokenizers(self, run_dir: Path):
-        """The parent's tokenisers; its sentencepiece models are copied into the new run's folder first."""
-        from seq2seq_cli.tokenizers import load_tokenizers, model_file
-
-        if self.config.data.tokenizer == "sentencepiece":
-            for side in ("src", "tgt"):
-                try:
-                    shutil.copyfile(model_file(self.run_dir, side), model_file(run_dir, side))
-                except OSError as exc:
-                    raise RunError(f"{model_file(self.run_dir, side)}: cannot copy the parent's sentencepiece "
-                                   f"model ({exc.strerror})") from None
-        return load_tokenizers(self.config.data, run_dir)
-
     def start(self, model) -> None:
         """Copy the parent's best weights into ``model`` (built from the same settings and vocabularies)."""
         try:
@@ -146,22 +132,18 @@ class Parent:
             first = str(exc).strip().splitlines()[-1].strip()
             raise RunError(f"{self.run_dir / runs.BEST}: its weights do not fit this model ({first})") from None
 
-    def report(self, console: Console, pairs: Sequence, tokenizers: Sequence) -> None:
-        """Where training starts, and how much of the new training data the parent's vocabulary misses."""
+    def report(self, console: Console, unknown: Sequence[str]) -> None:
+        """Where training starts, and how much of the new training data the parent's vocabulary misses
+        (``unknown``: a line a side, counted when the data was prepared)."""
         at = f", step {self.step}" if self.step is not None else ""
         console.print(f"fine-tuning from {self.run_dir} ({runs.BEST}{at}) with its vocabularies and tokenisers; "
                       "fresh optimiser, learning-rate schedule and best score", markup=False)
-        for side, tokenizer, vocab in zip(("source", "target"), tokenizers, self.vocabs):
-            sentences = (tokenizer.tokens(getattr(pair, side)) for pair in pairs)
-            console.print(unknown_line(side, sentences, vocab), markup=False)
+        for line in unknown:
+            console.print(line, markup=False)
 
 
-def unknown_line(side: str, sentences: Iterable[list[str]], vocab: Vocab) -> str:
-    """How many of the new training data's tokens on one side the parent's vocabulary reads as <unk>."""
-    total, unknown = 0, Counter()
-    for tokens in sentences:
-        total += len(tokens)
-        unknown.update(vocab.unknown(tokens))
+def unknown_text(side: str, total: int, unknown: Counter) -> str:
+    """How many of the new training data's ``total`` tokens on one side the parent's vocabulary reads as <unk>."""
     count = sum(unknown.values())
     share = 100 * count / max(total, 1)
     line = f"  {side}: {count:,} of {total:,} training tokens ({share:.1f}%) unknown to the parent's vocabulary"

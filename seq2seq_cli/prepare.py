@@ -2,13 +2,16 @@
 
 The fingerprint (size and sha256 of ``data.train`` and ``data.val``, each file of a parallel pair)
 is kept in the run's ``last.pt`` so that ``s2s train --resume`` refuses data that changed since
-the run started.
+the run started. Training reads its data through ``cache.py``, which prepares a corpus once into
+memory-mapped arrays with these readers and checks; ``prepare_data`` is the in-memory form of the
+same result (the reference the cache is tested against).
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +26,7 @@ Tokenised = tuple[list[str], list[str], Pair]  # source tokens, target tokens, t
 
 @dataclass
 class TrainingData:
-    train: list[Example]
+    train: Sequence[Example]  # a list here; memory-mapped arrays (dataset.TokenPairs) from the cache (cache.py)
     val: list[Example]
     val_pairs: list[Pair]  # the raw text of ``val``, for BLEU against untouched references
     src_vocab: Vocab
@@ -35,9 +38,9 @@ class TrainingData:
 def read_training_pairs(config: Config) -> tuple[list[Pair], list[Pair]]:
     """Training and validation pairs, checked line by line (a held-out split when no val file is given)."""
     data = config.data
-    train_pairs = _with_words(read_corpus(data.train, data), data.train, data.lowercase)
+    train_pairs = with_words(read_corpus(data.train, data), data.train, data.lowercase)
     if data.val:
-        return train_pairs, _with_words(read_corpus(data.val, data), data.val, data.lowercase)
+        return train_pairs, with_words(read_corpus(data.val, data), data.val, data.lowercase)
     return _split(train_pairs, data.val_split, config.train.seed)
 
 
@@ -82,7 +85,7 @@ def prepare_data(
     )
 
 
-def _with_words(pairs: list[Pair], spec: str | ParallelFiles, lowercase: bool) -> list[Pair]:
+def with_words(pairs: list[Pair], spec: str | ParallelFiles, lowercase: bool) -> list[Pair]:
     """Every side must keep a word after normalisation; the error names the line that does not."""
     for pair in pairs:
         for side, text in (("source", pair.source), ("target", pair.target)):

@@ -18,18 +18,18 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from seq2seq_cli import finetune, report, runs, tracking
+from seq2seq_cli import cache, finetune, report, runs, tracking
 from seq2seq_cli.config import Config, TrainConfig, parse_duration, save_config
-from seq2seq_cli.data import Batch, bucketed_batches, collate
+from seq2seq_cli.data import Batch
+from seq2seq_cli.dataset import BatchOrder, TokenPairs, bucketed_order
 from seq2seq_cli.distributed import SINGLE, Context, setup, teardown
 from seq2seq_cli.errors import RunError, S2SError, TrainingError, TrainingInterrupted
 from seq2seq_cli.model import Seq2Seq, build_model
 from seq2seq_cli.precision import resolve_precision
-from seq2seq_cli.prepare import TrainingData, check_fingerprints, data_fingerprints, prepare_data, read_training_pairs
+from seq2seq_cli.prepare import TrainingData, check_fingerprints
 from seq2seq_cli.probes import append_probes, choose_probes, probe_record, read_probes
 from seq2seq_cli.schedules import budget_schedule
 from seq2seq_cli.scoreboard import Scoreboard, Verdict, plateau_scheduler
-from seq2seq_cli.tokenizers import load_tokenizers, train_tokenizers
 from seq2seq_cli.translator import Translator
 from seq2seq_cli.validation import batch_loss, validation_scores
 
@@ -46,16 +46,14 @@ def _train(config: Config, name: str, console: Console) -> Path:
         torch.manual_seed(config.train.seed)
         console = console if context.is_main else Console(quiet=True)
         parent = finetune.load_parent(config, console) if config.train.init_from else None  # checked before any folder
-        pairs = read_training_pairs(config)
-        data_files = data_fingerprints(config)  # after reading: a missing or unreadable file was already an error
+        given = cache.Given(parent.vocabs, parent.run_dir) if parent else None  # fine-tuning: the parent's words
+        prepared = cache.prepare(config, console, context, given)  # once, cached: a bad line stops it before any folder
+        data_files = prepared.data_files(config)
         run_dir = context.from_main(runs.create_run_dir(config.train.runs_dir, name) if context.is_main else None)
         with _removed_on_error(run_dir, context):  # a run that never started leaves no folder behind
-            tokenizers = None
-            if context.is_main:  # fine-tuning: the parent's (sentencepiece models copied), never new ones
-                tokenizers = parent.tokenizers(run_dir) if parent else train_tokenizers(config.data, run_dir, pairs[0])
-            context.barrier()  # the sentencepiece models exist before the other processes read them
-            vocabs = parent.vocabs if parent else None  # fine-tuning: the parent's words; new ones are <unk>
-            data = prepare_data(config, tokenizers or load_tokenizers(config.data, run_dir), vocabs, pairs=pairs)
+            if context.is_main:
+                prepared.copy_tokenizers(run_dir)  # the run folder translates without the cache
+            data = prepared.training_data()
             model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len)
             if parent:
                 parent.start(model)
@@ -66,7 +64,7 @@ def _train(config: Config, name: str, console: Console) -> Path:
             data.tgt_vocab.save(run_dir / runs.TARGET_VOCAB)
         console.print(report.summary_table(data, model, run_dir))
         if parent:
-            parent.report(console, pairs[0], data.tokenizers)
+            parent.report(console, prepared.meta["unknown"])
         if frozen:
             console.print(frozen, markup=False)
         with _removed_on_error(run_dir, context, NothingTrained):  # an untrained model is no run to keep
@@ -104,7 +102,8 @@ def _resume(run_dir: Path, config: Config, checkpoint: dict, console: Console) -
             )
         else:
             check_fingerprints(data_files, config)
-        data = prepare_data(config, load_tokenizers(config.data, run_dir), runs.load_vocabs(run_dir))
+        given = cache.Given(runs.load_vocabs(run_dir), run_dir, resuming=True)  # the run's own words and tokenisers
+        data = cache.prepare(config, console, context, given).training_data()
         model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len)
         model.load_state_dict(checkpoint["model"])
         finetune.freeze(model, config.train.freeze)  # before the optimizer: its saved state covers the trained ones
@@ -191,8 +190,10 @@ class Trainer:
     ):
         self.config, self.settings, self.data = config, config.train, data
         self.run_dir, self.console, self.context = run_dir, console, context
+        # the training pairs as arrays (memory-mapped from the cache, or made from a list of examples)
+        self.train = data.train if isinstance(data.train, TokenPairs) else TokenPairs.from_examples(data.train)
         # an epoch's batch order changes with the seed, its batch count does not: counted once here
-        self.batches_per_epoch = len(self._batches(random.Random(0)))
+        self.batches_per_epoch = len(self._batches(None))
         _check_enough_batches(self.batches_per_epoch, data, config, context.world)
         self.model = model.to(context.device)  # what is saved; ``forward`` is what trains
         self.forward = _wrapped(self.model, context, self.settings.compile, console)
@@ -257,8 +258,11 @@ class Trainer:
         """Batches one update reads: each process's share, ``accumulate`` batches each."""
         return self.context.world * self.settings.accumulate
 
-    def _batches(self, rng: random.Random) -> list[list[int]]:
-        return bucketed_batches(self.data.train, self.settings.batch_size, rng, self.settings.batch_tokens)
+    def _batches(self, rng: random.Random | None) -> BatchOrder:
+        train = self.train
+        batches = bucketed_order(train.src.lengths, train.tgt.lengths, self.settings.batch_size, rng, self.settings.batch_tokens)
+        train.release()  # every length was read: those pages need not stay in this process
+        return batches
 
     def _train_epoch(self) -> bool:
         """The rest of the current epoch, validating as configured; True when training should stop.
@@ -272,8 +276,8 @@ class Trainer:
         group_size = self._group_size
         while self.batch_in_epoch + group_size <= len(batches):
             group_ids = batches[self.batch_in_epoch : self.batch_in_epoch + group_size]
-            group = [collate([self.data.train[i] for i in ids]) for ids in group_ids]
-            updated = self._update(group[self.context.rank :: self.context.world], sum(b.n_tokens for b in group))
+            own = [self.train.collate(ids) for ids in group_ids[self.context.rank :: self.context.world]]  # this process's share
+            updated = self._update(own, sum(self.train.target_tokens(ids) for ids in group_ids))
             self.batch_in_epoch += group_size
             signalled, out_of_time = self._agreed(self.signal_received is not None, self._elapsed() > self.budget)
             self._stop_if_signalled(signalled)

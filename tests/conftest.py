@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,9 @@ from typer.testing import CliRunner
 from seq2seq_cli.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
+# Prepared data (seq2seq_cli/cache.py) goes to one folder per test session, never the repository's
+# .s2s-cache; subprocesses (torchrun, interrupted runs) inherit it.
+os.environ["S2S_CACHE_DIR"] = tempfile.mkdtemp(prefix="s2s-test-cache-")
 SEED_PAIRS = [
     ("i am a student", "je suis etudiant"),
     ("he is a teacher", "il est professeur"),
