@@ -166,6 +166,9 @@ def _warn(message: str) -> None:
 BeamOption = Annotated[
     Optional[int], typer.Option("--beam", min=1, help="Beam size (1: greedy). [default: the run's decode.beam_size]")
 ]
+EngineOption = Annotated[
+    str, typer.Option("--engine", help="What runs the search: torch, onnx or onnx-int8 (after s2s export; CPU, onnxruntime).")
+]
 
 
 @app.command()
@@ -201,6 +204,7 @@ def translate(
     run: RunOption = None,
     runs_dir: RunsDirOption = Path("runs"),
     checkpoint: CheckpointOption = "best.pt",
+    engine: EngineOption = "torch",
 ) -> None:
     """Translate a sentence, a file of any size, stdin ([bold]-[/], answered as lines arrive), or at a prompt."""
     with user_errors():
@@ -216,7 +220,9 @@ def translate(
             raise S2SError("nothing to translate: give a sentence, - for stdin, --input FILE, or --interactive")
         if input_file is not None and not input_file.is_file():
             raise S2SError(f"{input_file}: no such file")
-        translator = Translator.from_run(find_run(run, runs_dir), checkpoint).with_decoding(beam_size=beam, n_best=nbest)
+        run_dir = find_run(run, runs_dir)
+        translator = Translator.from_run(run_dir, checkpoint).with_decoding(beam_size=beam, n_best=nbest)
+        translator = _with_engine(translator, run_dir, engine, checkpoint)
         if interactive:
             from seq2seq_cli.interactive import prompt_loop
 
@@ -489,6 +495,7 @@ def evaluate(
         typer.Option("--lang", help="The references' language, for the WMT-recipe BLEU's Moses tokeniser. "
                      "[default: the run's data.target_lang, else en]"),
     ] = None,
+    engine: EngineOption = "torch",
 ) -> None:
     """Score a run on a test set: sacreBLEU, chrF, exact match, speed; attention vs gold alignments."""
     with user_errors():
@@ -500,10 +507,13 @@ def evaluate(
 
         run_dir = find_run(run, runs_dir)
         translator = Translator.from_run(run_dir, checkpoint).with_decoding(beam_size=beam)
+        translator = _with_engine(translator, run_dir, engine, checkpoint)
         report, hypotheses = score(translator, data, align, lang)
-        output_file = output_file or run_dir / f"{data.stem}.hyp.txt"
+        report.decode["engine"] = engine
+        name = data.stem if engine == "torch" else f"{data.stem}.{engine}"  # one engine's scores never overwrite another's
+        output_file = output_file or run_dir / f"{name}.hyp.txt"
         _write_lines(hypotheses, output_file)
-        _write_lines([json.dumps(report.as_dict(), indent=2)], run_dir / f"{data.stem}.eval.json")
+        _write_lines([json.dumps(report.as_dict(), indent=2)], run_dir / f"{name}.eval.json")
         _print_report(report, data, output_file)
 
 
@@ -651,6 +661,42 @@ def compare(
         run_dirs = [find_run(name, runs_dir, need_checkpoint=False) for name in run]
         plot_comparison(validation_curves(run_dirs, metric, x), out, AXES[x], METRICS[metric][1])
         _stderr().print(f"wrote {out}: {METRICS[metric][1]} of {len(run_dirs)} run{'s' * (len(run_dirs) != 1)} against {AXES[x]}")
+
+
+def _with_engine(translator, run_dir: Path, engine: str, checkpoint: str):
+    """The translator unchanged for torch; for onnx / onnx-int8 its search runs the run's exported graphs."""
+    if engine == "torch":
+        return translator
+    from seq2seq_cli.export import with_engine
+
+    return with_engine(translator, run_dir, engine, checkpoint)
+
+
+@app.command("export")
+def export_run(
+    run: Annotated[Optional[str], typer.Argument(help="Run folder or name inside --runs-dir. [default: newest run]")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Export format (onnx: the encoder and one decoder step).")] = "onnx",
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Also write int8 graphs (onnxruntime's dynamic quantisation) for --engine onnx-int8.")
+    ] = False,
+    runs_dir: RunsDirOption = Path("runs"),
+    checkpoint: CheckpointOption = "best.pt",
+) -> None:
+    """Export a run as ONNX graphs into [bold]<run>/onnx/[/], checked against torch; use them with [bold]--engine onnx[/]."""
+    with user_errors():
+        from seq2seq_cli.export import FOLDER, export_run
+        from seq2seq_cli.runs import find_run
+
+        run_dir = find_run(run, runs_dir)
+        record = export_run(run_dir, fmt, int8, checkpoint)
+        for kind in ("fp32", "int8"):
+            if kind in record:
+                check = record[kind]
+                agree = "same tokens" if check["same_tokens"] else f"{100 * check['same_token_share']:.0f}% same tokens"
+                _stderr().print(f"{kind}: {agree} as torch on {check['sentences']} test sentences, "
+                                f"largest log-probability difference {check['max_log_prob_diff']:.2g}", markup=False)
+        engines = "--engine onnx" + (" or --engine onnx-int8" if int8 else "")
+        _stderr().print(f"wrote {run_dir / FOLDER}/ ({', '.join(record['files'])}); translate with {engines}", markup=False)
 
 
 def main() -> None:

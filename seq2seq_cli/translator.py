@@ -65,9 +65,12 @@ class Translation:
 
 class Translator:
     def __init__(
-        self, model: Seq2Seq, config: Config, src_vocab: Vocab, tgt_vocab: Vocab, tokenizers: tuple[Tokenizer, Tokenizer]
+        self, model: Seq2Seq, config: Config, src_vocab: Vocab, tgt_vocab: Vocab, tokenizers: tuple[Tokenizer, Tokenizer],
+        engine=None,
     ):
         self.model, self.config = model.eval(), config
+        # What search drives: the model itself, or an exported copy with the same seam (export.OnnxEngine).
+        self.engine = engine if engine is not None else self.model
         self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
         self.src_tokenizer, self.tgt_tokenizer = tokenizers
 
@@ -89,7 +92,13 @@ class Translator:
         """The same model with other decode settings (``beam_size=1`` ...); ``None`` keeps a setting."""
         decode = replace(self.config.decode, **{k: v for k, v in changes.items() if v is not None})
         tokenizers = (self.src_tokenizer, self.tgt_tokenizer)
-        return Translator(self.model, replace(self.config, decode=decode), self.src_vocab, self.tgt_vocab, tokenizers)
+        config = replace(self.config, decode=decode)
+        return Translator(self.model, config, self.src_vocab, self.tgt_vocab, tokenizers, self.engine)
+
+    def with_engine(self, engine) -> Translator:
+        """The same translator with search driven by ``engine`` (``encode`` and ``decoder.step``, as the model)."""
+        tokenizers = (self.src_tokenizer, self.tgt_tokenizer)
+        return Translator(self.model, self.config, self.src_vocab, self.tgt_vocab, tokenizers, engine)
 
     def translate(self, sentences: Sequence[str], batch_size: int = 64) -> list[Translation]:
         """The best translation of each sentence, in input order."""
@@ -133,7 +142,7 @@ class Translator:
         src = src.to(self.device)
         decode = self.config.decode
         limits = max_output_lengths(lengths, decode.max_len_ratio, decode.max_len_extra)
-        found = search(self.model, src, lengths, limits, decode.beam_size, decode.length_penalty, decode.n_best)
+        found = search(self.engine, src, lengths, limits, decode.beam_size, decode.length_penalty, decode.n_best)
         return [[self._translation(tokens, h) for h in hypotheses] for tokens, hypotheses in zip(batch, found)]
 
     def _translation(self, source: list[str], hypothesis: Hypothesis) -> Translation:
