@@ -245,15 +245,17 @@ def _translate_lines(translator, input_file: Optional[Path], output_file: Option
     from seq2seq_cli import streams
     from seq2seq_cli.translator import render_lines
 
-    if input_file is not None:
-        chunks, total = streams.file_chunks(streams.read_lines(input_file), chunk), streams.count_lines(input_file)
+    shown = not quiet and sys.stderr.isatty()
+    if input_file is not None:  # counted (a second read of the file) only for a progress bar that shows it
+        chunks = streams.file_chunks(streams.read_lines(input_file), chunk)
+        total = streams.count_lines(input_file) if shown else None
     else:  # what has arrived: `tail -f log | s2s translate -` sees each answer as its line is read
         chunks, total = streams.arrived_chunks((line.rstrip("\r\n") for line in sys.stdin), chunk), None
 
     def render(lines: list[str], outputs, first: int) -> list[str]:
         return render_lines(lines, outputs, nbest, as_json, align, first)
 
-    with streams.progress_bar(total, shown=not quiet and sys.stderr.isatty()) as (advance, warn):
+    with streams.progress_bar(total, shown=shown) as (advance, warn):
         with streams.output_sink(output_file) as write:
             summary = streams.translate_stream(translator, chunks, write, render, None if quiet else warn, advance)
     if quiet and summary.with_unknown:

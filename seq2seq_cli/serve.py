@@ -15,6 +15,7 @@ traceback. FastAPI and uvicorn are an optional extra (``pip install "s2s[serve]"
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations at run
 # time, and the request model is defined inside ``create_app`` (pydantic is only imported there).
 import asyncio
+import html
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -178,7 +179,7 @@ def create_app(translator, settings: Optional[ServeSettings] = None, run_name: s
         try:
             document = await asyncio.to_thread(translations_document, [Run(run_name, translator)], [text])
         except S2SError as exc:
-            return HTMLResponse(f"<!doctype html><p>error: {_escape(str(exc))}</p>", status_code=422)
+            return HTMLResponse(f"<!doctype html><p>error: {html.escape(str(exc))}</p>", status_code=422)
         return HTMLResponse(render_page(document, ask=text))
 
     return app
@@ -227,12 +228,6 @@ def _one_line(errors: list[dict]) -> str:
         return f"{where}: unknown field (fields: texts, beam, nbest, attention)"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{where}: {message}{more}"
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text)
 
 
 def check_installed() -> None:
