@@ -19,16 +19,27 @@ from seq2seq_cli import runs
 from tests.conftest import ROOT, run_cli
 from tests.test_bad_input import assert_one_line_error
 
-# A small model on the bundled corpus: a few seconds of real training with validations to interrupt.
+# A small model on part of the bundled corpus: a few seconds of real training with validations to interrupt.
 SMALL = [
-    "model.embed_dim=24", "model.hidden_size=24", "train.epochs=2", "train.validate_every=60",
+    "model.embed_dim=24", "model.hidden_size=24", "train.epochs=3", "train.validate_every=15",
     "train.batch_size=128", "data.max_len=12", "train.keep_last=2",
 ]
 
 
-def train_command(runs_dir: Path, *overrides: str, config: str = "configs/default.yaml") -> list[str]:
-    sets = [a for o in (*SMALL, f"train.runs_dir={runs_dir}", *overrides) for a in ("--set", o)]
-    return [sys.executable, "-m", "seq2seq_cli", "train", "--config", config, *sets]
+@pytest.fixture(scope="module")
+def train_command(tmp_path_factory):
+    """Builds ``s2s train`` command lines for SMALL on the bundled corpus's first 3,000 pairs (200 to validate)."""
+    folder = tmp_path_factory.mktemp("corpus")
+    for name, pairs in (("train.tsv", 3000), ("val.tsv", 200)):
+        lines = (ROOT / "data/en-fr" / name).read_text(encoding="utf-8").splitlines()[:pairs]
+        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    data = [f"data.train={folder / 'train.tsv'}", f"data.val={folder / 'val.tsv'}"]
+
+    def command(runs_dir: Path, *overrides: str) -> list[str]:
+        sets = [a for o in (*SMALL, *data, f"train.runs_dir={runs_dir}", *overrides) for a in ("--set", o)]
+        return [sys.executable, "-m", "seq2seq_cli", "train", "--config", "configs/default.yaml", *sets]
+
+    return command
 
 
 def metrics_lines(run_dir: Path) -> int:
@@ -48,36 +59,37 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory) -> Path:
+def uninterrupted(tmp_path_factory, train_command) -> Path:
     runs_dir = tmp_path_factory.mktemp("whole")
     subprocess.run(train_command(runs_dir), cwd=ROOT, check=True, capture_output=True)
     return runs_dir / "default"
 
 
-def steps_in_first_epoch() -> int:
+def steps_in_first_epoch(command: list[str]) -> int:
     from seq2seq_cli.config import load_config
     from seq2seq_cli.data import bucketed_batches
     from seq2seq_cli.prepare import prepare_data
 
-    config = load_config(ROOT / "configs/default.yaml", SMALL)
+    config = load_config(ROOT / "configs/default.yaml", command[command.index("--set") + 1::2])
     return len(bucketed_batches(prepare_data(config).train, config.train.batch_size, rng=None))
 
 
 # Where the signal lands, chosen by call count (tests/interrupt_at.py), never by timing:
 MOMENTS = {
-    "mid-step": ("step", lambda: 30, signal.SIGINT),
+    "mid-step": ("step", lambda command: 20, signal.SIGINT),
     "epoch boundary (last step of epoch 1)": ("step", steps_in_first_epoch, signal.SIGTERM),
-    "mid-validation": ("validation", lambda: 1, signal.SIGTERM),
-    "while last.pt is written": ("checkpoint", lambda: 2, signal.SIGINT),
+    "mid-validation": ("validation", lambda command: 1, signal.SIGTERM),
+    "while last.pt is written": ("checkpoint", lambda command: 2, signal.SIGINT),
 }
 
 
 @pytest.mark.parametrize("moment", MOMENTS)
-def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_weights(uninterrupted, tmp_path, moment):
+def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_weights(uninterrupted, train_command, tmp_path, moment):
     """The README's promise: on the same machine, torch version and thread count, bit for bit."""
     kind, nth, signal_number = MOMENTS[moment]
     run_dir = tmp_path / "default"
-    command = [sys.executable, "tests/interrupt_at.py", kind, str(nth()), signal_number.name, *train_command(tmp_path)[3:]]
+    train = train_command(tmp_path)
+    command = [sys.executable, "tests/interrupt_at.py", kind, str(nth(train)), signal_number.name, *train[3:]]
     process = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert process.returncode == 128 + signal_number, process.stderr
     assert "Traceback" not in process.stderr
@@ -110,7 +122,7 @@ def test_resuming_a_finished_run_says_so(uninterrupted):
     assert_one_line_error(newest, f"{uninterrupted}: training already finished")
 
 
-def test_kill_9_at_random_moments_leaves_loadable_checkpoints(tmp_path):
+def test_kill_9_at_random_moments_leaves_loadable_checkpoints(train_command, tmp_path):
     rng = random.Random(7)
     run_dir = tmp_path / "default"
     for attempt in range(4):
@@ -137,10 +149,10 @@ def test_kill_9_at_random_moments_leaves_loadable_checkpoints(tmp_path):
         assert "done" in result.stdout and runs.load_checkpoint(run_dir / "last.pt")["trainer"]["finished"]
 
 
-def test_a_full_disk_is_a_clear_error_and_the_previous_checkpoint_survives(tmp_path):
+def test_a_full_disk_is_a_clear_error_and_the_previous_checkpoint_survives(train_command, tmp_path):
     import resource
 
-    interrupted = subprocess.Popen(train_command(tmp_path, "train.epochs=2", "train.name=full"), cwd=ROOT,
+    interrupted = subprocess.Popen(train_command(tmp_path, "train.name=full"), cwd=ROOT,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     full = tmp_path / "full"
     wait_for(lambda: metrics_lines(full) >= 1)
@@ -243,10 +255,10 @@ def test_a_checkpoint_from_an_incompatible_version_is_a_clear_error(seed_run, tm
     assert_one_line_error(run_cli("translate", "--run", str(run_dir), "i am a student"), "incompatible s2s version")
 
 
-def test_translate_never_reads_a_half_written_checkpoint(tmp_path):
+def test_translate_never_reads_a_half_written_checkpoint(train_command, tmp_path):
     from seq2seq_cli.translator import Translator
 
-    command = train_command(tmp_path, "train.validate_every=5", "train.epochs=3")
+    command = train_command(tmp_path, "train.validate_every=5", "train.epochs=8")
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run_dir = tmp_path / "default"
     try:
