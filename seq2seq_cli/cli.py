@@ -166,6 +166,12 @@ def _warn(message: str) -> None:
 BeamOption = Annotated[
     Optional[int], typer.Option("--beam", min=1, help="Beam size (1: greedy). [default: the run's decode.beam_size]")
 ]
+LengthPenaltyOption = Annotated[
+    Optional[float],
+    typer.Option("--length-penalty", min=0.0,
+                 help="Beam search's length penalty alpha (0: none; tune it on the validation set). "
+                 "[default: the run's decode.length_penalty]"),
+]
 EngineOption = Annotated[
     str, typer.Option("--engine", help="What runs the search: torch, onnx or onnx-int8 (after s2s export; CPU, onnxruntime).")
 ]
@@ -181,6 +187,7 @@ def translate(
         Optional[Path], typer.Option("--output", "-o", help="Write translations here instead of stdout.")
     ] = None,
     beam: BeamOption = None,
+    length_penalty: LengthPenaltyOption = None,
     nbest: Annotated[
         int, typer.Option("--nbest", min=1, help="Translations per sentence, best first (i ||| text ||| score).")
     ] = 1,
@@ -221,7 +228,7 @@ def translate(
         if input_file is not None and not input_file.is_file():
             raise S2SError(f"{input_file}: no such file")
         run_dir = find_run(run, runs_dir)
-        translator = Translator.from_run(run_dir, checkpoint).with_decoding(beam_size=beam, n_best=nbest)
+        translator = _decoding(Translator.from_run(run_dir, checkpoint), beam, length_penalty, n_best=nbest)
         translator = _with_engine(translator, run_dir, engine, checkpoint)
         if interactive:
             from seq2seq_cli.interactive import prompt_loop
@@ -230,6 +237,15 @@ def translate(
         if text is not None and text != "-":
             return _translate_sentence(translator, text, output_file, nbest, as_json, align)
         _translate_lines(translator, input_file, output_file, nbest, as_json, align, quiet, chunk)
+
+
+def _decoding(translator, beam: Optional[int], length_penalty: Optional[float], **more):
+    """The translator with the command line's decode settings; a length penalty greedy search ignores is a warning."""
+    translator = translator.with_decoding(beam_size=beam, length_penalty=length_penalty, **more)
+    decode = translator.config.decode
+    if length_penalty is not None and decode.beam_size == 1 and decode.n_best == 1:
+        _warn("--length-penalty does nothing with greedy search (beam 1): give --beam 2 or more")
+    return translator
 
 
 def _translate_sentence(translator, text: str, output_file: Optional[Path], nbest: int, as_json: bool, align: bool) -> None:
@@ -486,6 +502,7 @@ def evaluate(
         typer.Option("--align", help="Gold word alignments (Pharaoh, one line a pair): score the attention too."),
     ] = None,
     beam: BeamOption = None,
+    length_penalty: LengthPenaltyOption = None,
     output_file: Annotated[
         Optional[Path], typer.Option("--output", "-o", help="Hypotheses file. [default: <run>/<data name>.hyp.txt]")
     ] = None,
@@ -508,7 +525,7 @@ def evaluate(
         from seq2seq_cli.translator import Translator
 
         run_dir = find_run(run, runs_dir)
-        translator = Translator.from_run(run_dir, checkpoint).with_decoding(beam_size=beam)
+        translator = _decoding(Translator.from_run(run_dir, checkpoint), beam, length_penalty)
         translator = _with_engine(translator, run_dir, engine, checkpoint)
         report, hypotheses = score(translator, data, align, lang)
         report.decode["engine"] = engine

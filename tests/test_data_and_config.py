@@ -9,6 +9,7 @@ import pytest
 from seq2seq_cli.config import load_config, unused_settings
 from seq2seq_cli.data import Example, Vocab, bucketed_batches, collate, read_pairs, tokenize
 from seq2seq_cli.errors import ConfigError
+from tests.conftest import ROOT
 
 
 def test_tokenize_normalises_the_same_way_for_training_and_translating():
@@ -147,3 +148,11 @@ def test_training_sentences_longer_than_translation_accepts_are_a_config_error(t
     with pytest.raises(ConfigError, match=r"c.yaml: data.max_len \(300\) is larger than decode.max_input_len \(256\)"):
         load_config(path)
     assert load_config(path, ["decode.max_input_len=300"]).data.max_len == 300
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda path: path.name)
+def test_every_shipped_config_loads_without_an_idle_key(path):
+    """A typo or a key that does nothing in a config we ship is caught here, not in a user's hour-long run."""
+    config = load_config(path)
+    assert unused_settings(config) == [], path.name
+    assert config.data.train, path.name

@@ -136,6 +136,30 @@ def test_translate_nbest_and_json(seed_run, runs_dir):
     assert records[1] == {"source": "", "source_tokens": [], "unknown": [], "hypotheses": []}
 
 
+def test_length_penalty_from_the_command_line_rescales_beam_scores(seed_run, tmp_path):
+    """GNMT's penalty: the same hypothesis scores its log-probability over ((5 + length) / 6) ** alpha."""
+    def best(*options: str) -> tuple[str, float]:
+        result = run_cli("translate", "--run", str(seed_run), "--beam", "3", "--json", *options, "he is a teacher")
+        assert result.exit_code == 0, result.output
+        best = json.loads(result.stdout)["hypotheses"][0]
+        assert best["tokens"] == ["il", "est", "professeur", "<eos>"]
+        return best["text"], best["score"]
+
+    (raw_text, raw), (text, penalised) = best("--length-penalty", "0"), best("--length-penalty", "1")
+    assert text == raw_text == "il est professeur"
+    assert penalised == pytest.approx(raw / ((5 + 4) / 6), abs=1e-4) and penalised != raw
+    result = run_cli("evaluate", "--run", str(seed_run), "--data", "data/seed.tsv", "--beam", "2",
+                     "--length-penalty", "1.5", "--output", str(tmp_path / "hyp.txt"))
+    assert result.exit_code == 0, result.output
+    assert json.loads((seed_run / "seed.eval.json").read_text())["decode"]["length_penalty"] == 1.5
+
+
+def test_a_length_penalty_greedy_search_ignores_is_a_warning(seed_run):
+    result = run_cli("translate", "--run", str(seed_run), "--beam", "1", "--length-penalty", "1", "i am a student")
+    assert result.exit_code == 0 and result.stdout.strip() == "je suis etudiant"
+    assert "--length-penalty does nothing with greedy search" in result.stderr
+
+
 @pytest.mark.parametrize("beam", ["1", "5"])
 def test_greedy_and_beam_both_translate_the_seed_pairs(seed_run, runs_dir, beam):
     sources = "\n".join(s for s, _ in SEED_PAIRS)
