@@ -1,10 +1,11 @@
 """Load test of `s2s serve` on loopback: throughput, latency and errors under concurrent clients.
 
-    python bench/serve.py --run runs/default [--seconds 20] [--clients 1 8 64] [--out bench/SERVE.md]
+    python bench/serve.py --run runs/default [--data data/en-fr/test.tsv] [--seconds 20] [--clients 1 8 64]
+                          [--out bench/SERVE.md]
 
 For each batching setting (the default 5 ms window, and 0: every request decoded alone) it starts
 the server, then for each client count runs that many concurrent clients for a fixed time, each
-sending one sentence a request (the bundled test set's sources, in turn) as soon as its last
+sending one sentence a request (the sources of --data, in turn) as soon as its last
 answer came. It records sentences/s, p50/p95/p99 latency, errors, and the server's resident
 memory at the start and the end, and compares throughput with offline batched
 `s2s translate --input` over the same sentences.
@@ -34,8 +35,8 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def sentences() -> list[str]:
-    rows = (ROOT / "data/en-fr/test.tsv").read_text(encoding="utf-8").splitlines()
+def sentences(data: Path) -> list[str]:
+    rows = data.read_text(encoding="utf-8").splitlines()
     return [row.split("\t")[0] for row in rows]
 
 
@@ -122,11 +123,12 @@ def offline_rate(run: str, texts: list[str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True)
+    parser.add_argument("--data", type=Path, default=ROOT / "data/en-fr/test.tsv", help="TSV pairs: their sources are sent.")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "SERVE.md")
     args = parser.parse_args()
-    texts = sentences()
+    texts = sentences(args.data)
     rows = []
     for window in (5.0, 0.0):
         server, url = start_server(args.run, window)
@@ -149,8 +151,9 @@ def write_report(args, rows: list[dict], offline: float) -> None:
     lines = [
         "# `s2s serve` under load, on loopback",
         "",
-        f"`python bench/serve.py --run {args.run} --seconds {args.seconds:g}` on **{cpu_name()}** (2 cores; the "
-        "clients run on the same cores as the server). One sentence a request, the bundled test set's sources.",
+        f"`python bench/serve.py --run {args.run} --data {args.data} --seconds {args.seconds:g}` on **{cpu_name()}** "
+        "(2 cores; the clients run on the same cores as the server). One sentence a request, the sources of "
+        f"`{args.data.name}` in turn, decoded with the run's own settings (beam size and length penalty).",
         "",
         "| batching window | clients | sentences/s | share of offline | p50 | p95 | p99 | errors | server memory start → end |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",

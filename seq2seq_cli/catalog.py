@@ -65,8 +65,7 @@ def summarise_run(run_dir: Path) -> RunSummary:
         best_val_loss=min(losses) if losses else None,
         size_bytes=sum(s.st_size for s in stats),
         modified=max((s.st_mtime for s in stats), default=run_dir.stat().st_mtime),
-        # curves.png is drawn once, when training ends (also after --resume): the cheap sign it did
-        state="finished" if (run_dir / runs.CURVES).is_file() else "unfinished",
+        state="finished" if (runs.read_state(run_dir) or {}).get("finished") else "unfinished",
     )
 
 

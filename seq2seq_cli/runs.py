@@ -7,6 +7,7 @@ checks, by the fingerprint in ``last.pt``, that it still reads the same files).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ METRICS = "metrics.jsonl"
 PROBES = "probes.jsonl"  # the probe sentences' attention at every validation (``s2s attend --over-training``)
 CHECKPOINT_FORMAT = 1  # bumped whenever what a checkpoint holds changes incompatibly
 CURVES = "curves.png"
+STATE = "state.json"  # where training stands (step, finished, why it stopped), for tools that should not load last.pt
 
 
 def ranked_checkpoint(step: int) -> str:
@@ -90,6 +92,33 @@ def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
         raise RunError(f"{path}: could not save checkpoint ({exc.strerror}); the previous one is intact") from None
 
 
+def write_state(run_dir: Path, state: dict[str, Any]) -> None:
+    """Beside every last.pt: a small JSON file that ``s2s runs`` and scripts can read without torch."""
+    path = run_dir / STATE
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise RunError(f"{path}: could not save ({exc.strerror})") from None
+
+
+def read_state(run_dir: Path) -> dict[str, Any] | None:
+    """The run's state.json; for a run from before it existed, the same fields from last.pt; None without either."""
+    try:
+        return json.loads((run_dir / STATE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        pass
+    if not (run_dir / LAST).is_file():
+        return None
+    try:
+        trainer = load_checkpoint(run_dir / LAST)["trainer"]
+    except (RunError, KeyError):
+        return None
+    return {key: trainer.get(key) for key in ("step", "epoch", "finished", "stop_reason", "elapsed")}
+
+
 def checkpoint_path(run_dir: Path, checkpoint: str | Path = BEST) -> Path:
     """A checkpoint named inside the run folder (``best.pt``, ``average-last5.pt``) or given as a path."""
     for candidate in (run_dir / checkpoint, Path(checkpoint)):
@@ -136,8 +165,6 @@ def read_metrics(run_dir: Path, up_to_step: int | None = None, rewrite: bool = T
 
 def append_record(path: Path, record: dict[str, Any], reassurance: str = "") -> None:
     """Append one JSON line to a run's log and flush it to disk."""
-    import json
-
     try:
         with open(path, "a", encoding="utf-8") as log:
             log.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -149,8 +176,6 @@ def append_record(path: Path, record: dict[str, Any], reassurance: str = "") -> 
 
 def read_records(path: Path, up_to_step: int | None = None, rewrite: bool = True) -> list[dict[str, Any]]:
     """A JSON-lines log of validations; with ``up_to_step``, cut back (and rewritten) to a resumed checkpoint."""
-    import json
-
     lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
     records = []
     for line in lines:

@@ -96,6 +96,7 @@ def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_weights(uninter
     assert f"Resume with: s2s train --resume {run_dir}" in process.stderr
     stopped_at = runs.load_checkpoint(run_dir / "last.pt")["step"]
     assert 0 < stopped_at < runs.load_checkpoint(uninterrupted / "last.pt")["step"]
+    assert runs.read_state(run_dir) == {**runs.read_state(run_dir), "step": stopped_at, "finished": False}
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1 if threads > 1 else 2)  # this process's own setting must not leak into the run
@@ -114,6 +115,7 @@ def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_weights(uninter
     whole = [(r["step"], r["train_loss"], r["val_loss"]) for r in runs.read_metrics(uninterrupted)]
     assert [(r["step"], r["train_loss"], r["val_loss"]) for r in runs.read_metrics(run_dir)] == whole
     assert (run_dir / "probes.jsonl").read_text() == (uninterrupted / "probes.jsonl").read_text()  # one line a validation
+    assert runs.read_state(run_dir)["finished"] and runs.read_state(run_dir)["step"] == runs.read_state(uninterrupted)["step"]
 
 
 def test_resuming_a_finished_run_says_so(uninterrupted):

@@ -143,11 +143,17 @@ def test_runs_lists_each_run_with_its_model_steps_and_best_bleu(two_runs):
     assert f"{listed['dot']['best_bleu']:.2f}" in rows["dot"] and "just now" in rows["dot"]
 
 
-def test_runs_says_unfinished_for_a_run_that_never_drew_its_curves(two_runs, tmp_path):
-    shutil.copytree(two_runs / "dot", tmp_path / "stopped")
-    (tmp_path / "stopped" / runs.CURVES).unlink()
+def test_runs_reads_a_runs_state_and_falls_back_to_last_pt_for_older_runs(two_runs, tmp_path):
+    stopped = tmp_path / "stopped"
+    shutil.copytree(two_runs / "dot", stopped)
+    state = json.loads((stopped / runs.STATE).read_text())
+    assert state["finished"] is True and state["step"] == 3 and state["stop_reason"] == "all epochs done"
+    (stopped / runs.STATE).write_text(json.dumps({**state, "finished": False}))  # as an interrupted run leaves it
     result = run_cli("runs", "--runs-dir", str(tmp_path), "--json")
     assert [row["state"] for row in json.loads(result.stdout)] == ["unfinished"]
+    (stopped / runs.STATE).unlink()  # a run from before state.json: last.pt says it finished
+    result = run_cli("runs", "--runs-dir", str(tmp_path), "--json")
+    assert [row["state"] for row in json.loads(result.stdout)] == ["finished"]
 
 
 def test_runs_in_an_empty_or_missing_folder(tmp_path):
