@@ -164,8 +164,11 @@ def write_report(args, rows: list[dict], offline: float) -> None:
             f"{row['sentences_per_s'] / offline:.0%} | {row['p50_ms']:,.0f} ms | {row['p95_ms']:,.0f} ms | "
             f"{row['p99_ms']:,.0f} ms | {row['errors']} | {row['memory_start']:,.0f} → {row['memory_end']:,.0f} MiB |"
         )
-    lines += ["", f"Offline batched `s2s translate --input` over the same sentences: {offline:,.0f} sentences/s."]
-    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lines += ["", f"Offline batched `s2s translate --input` over the same sentences: {offline:,.0f} sentences/s.", ""]
+    marker = "<!-- reading -->"  # what follows it was written by hand and survives a rerun
+    previous = args.out.read_text(encoding="utf-8") if args.out.is_file() else ""
+    reading = previous[previous.index(marker):] if marker in previous else marker + "\n"
+    args.out.write_text("\n".join(lines) + "\n" + reading, encoding="utf-8")
     print(f"wrote {args.out}")
 
 
