@@ -10,8 +10,17 @@ __version__ = "0.1.0"
 # (tens of microseconds) keep the hand-offs between torch's parallel regions fast for a run
 # alone and give up the core soon enough for a neighbour (bench/SIDE_BY_SIDE.md). Set before
 # torch loads (s2s imports it lazily); a user's own GOMP_SPINCOUNT or OMP_WAIT_POLICY wins.
-if "OMP_WAIT_POLICY" not in os.environ:
-    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+SPIN_COUNT_IS_OURS = "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ
+if SPIN_COUNT_IS_OURS:
+    os.environ["GOMP_SPINCOUNT"] = "10000"
+
+
+def wait_passively() -> None:
+    """No spinning at all (before torch loads): for ``s2s serve``, whose event loop must parse the next
+    requests while torch decodes; spinning threads starved it into batches of 11 instead of 27
+    (bench/SERVE.md). A user's own setting still wins."""
+    if SPIN_COUNT_IS_OURS:
+        os.environ["GOMP_SPINCOUNT"] = "0"
 
 # The Python API (seq2seq_cli/api.py), loaded on first use so that `s2s --help` never imports torch.
 __all__ = ["AttentionMap", "Hypothesis", "Model", "Result", "load", "train", "__version__"]

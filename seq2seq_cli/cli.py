@@ -571,13 +571,18 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on; 0.0.0.0 exposes it to the network.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
     batch_window_ms: Annotated[
-        float, typer.Option("--batch-window-ms", min=0, help="How long a request waits for others to decode with (0: none).")
+        float,
+        typer.Option("--batch-window-ms", min=0,
+                     help="A batch closes after this long without a request (10 windows at most; 0: none)."),
     ] = 5.0,
     max_texts: Annotated[int, typer.Option("--max-texts", min=1, help="Texts one request may hold.")] = 64,
     max_beam: Annotated[int, typer.Option("--max-beam", min=1, help="The largest beam a request may ask for.")] = 16,
 ) -> None:
     """Serve a run over HTTP: [bold]POST /translate[/], [bold]GET /health[/], and the live explorer at [bold]/[/]."""
     with user_errors():
+        from seq2seq_cli import wait_passively
+
+        wait_passively()  # before torch loads
         from seq2seq_cli.serve import ServeSettings, check_installed
         from seq2seq_cli.serve import serve as run_server
 

@@ -33,7 +33,7 @@ log = logging.getLogger("s2s.serve")
 class ServeSettings:
     """Limits that keep one client from taking the server, and the batching window."""
 
-    batch_window_ms: float = 5.0  # how long the first request of a batch waits for others (0: no batching)
+    batch_window_ms: float = 5.0  # the quiet gap that closes a batch (0: no batching); at most 10 windows in all
     max_batch: int = 64  # sentences decoded together at most
     max_texts: int = 64  # texts in one request at most
     max_chars: int = 1000  # characters in one text at most
@@ -67,14 +67,20 @@ class Batcher:
         await self.queue.put(job)
         return await job.answer
 
+    WINDOWS_AT_MOST = 10  # the first request of a batch waits at most this many windows for the rest
+
     async def run(self) -> None:
         """Forever: wait for a request, gather what else arrives within the window, decode, answer."""
         while True:
             jobs = [await self.queue.get()]
-            deadline = time.monotonic() + self.settings.batch_window_ms / 1000
+            window = self.settings.batch_window_ms / 1000
+            latest = time.monotonic() + self.WINDOWS_AT_MOST * window
             while sum(len(job.texts) for job in jobs) < self.settings.max_batch:
+                # The window restarts with every arrival: after a batch, the clients it answered come
+                # back one after another, each a little behind the last, and all belong in the next batch.
+                wait = min(window, latest - time.monotonic())
                 try:
-                    jobs.append(await asyncio.wait_for(self.queue.get(), max(deadline - time.monotonic(), 0)))
+                    jobs.append(await asyncio.wait_for(self.queue.get(), max(wait, 0)))
                 except asyncio.TimeoutError:
                     break
             await self._decode(jobs)
