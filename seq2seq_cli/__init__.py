@@ -17,7 +17,7 @@ if SPIN_COUNT_IS_OURS:
 
 def wait_passively() -> None:
     """No spinning at all (before torch loads): for ``s2s serve``, whose event loop must parse the next
-    requests while torch decodes; spinning threads starved it into batches of 11 instead of 27
+    requests while torch decodes; spinning threads starved it into batches of 10 instead of 25
     (bench/SERVE.md). A user's own setting still wins."""
     if SPIN_COUNT_IS_OURS:
         os.environ["GOMP_SPINCOUNT"] = "0"
