@@ -195,7 +195,7 @@ def export_run(run_dir: Path, fmt: str = "onnx", int8: bool = False, checkpoint:
         record["files"] += [graph_file(ENCODER, True), graph_file(STEP, True)]
         record["int8"] = validate(translator, run_dir, int8=True)
     record["seconds"] = round(time.perf_counter() - start, 1)
-    write_atomically(folder / RECORD, json.dumps(record, indent=2) + "\n")
+    runs.write_text_atomically(folder / RECORD, json.dumps(record, indent=2) + "\n")
     return record
 
 
@@ -363,7 +363,3 @@ def _diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b)[finite].abs().max()) if bool(finite.any()) else 0.0
 
 
-def write_atomically(path: Path, text: str) -> None:
-    partial = path.with_suffix(".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)

@@ -92,16 +92,24 @@ def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
         raise RunError(f"{path}: could not save checkpoint ({exc.strerror}); the previous one is intact") from None
 
 
-def write_state(run_dir: Path, state: dict[str, Any]) -> None:
-    """Beside every last.pt: a small JSON file that ``s2s runs`` and scripts can read without torch."""
-    path = run_dir / STATE
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write a small text file whole or not at all: a reader never sees half of it."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        temporary.write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
+        temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, path)
     except OSError as exc:
         temporary.unlink(missing_ok=True)
         raise RunError(f"{path}: could not save ({exc.strerror})") from None
+
+
+STATE_KEYS = ("step", "epoch", "finished", "stop_reason", "elapsed")  # the part of last.pt's trainer state in state.json
+
+
+def write_state(run_dir: Path, trainer_state: dict[str, Any]) -> None:
+    """Beside every last.pt: a small JSON file that ``s2s runs`` and scripts can read without torch."""
+    state = {key: trainer_state.get(key) for key in STATE_KEYS}
+    write_text_atomically(run_dir / STATE, json.dumps(state, indent=1) + "\n")
 
 
 def read_state(run_dir: Path) -> dict[str, Any] | None:
@@ -116,7 +124,7 @@ def read_state(run_dir: Path) -> dict[str, Any] | None:
         trainer = load_checkpoint(run_dir / LAST)["trainer"]
     except (RunError, KeyError):
         return None
-    return {key: trainer.get(key) for key in ("step", "epoch", "finished", "stop_reason", "elapsed")}
+    return {key: trainer.get(key) for key in STATE_KEYS}
 
 
 def checkpoint_path(run_dir: Path, checkpoint: str | Path = BEST) -> Path:
@@ -186,10 +194,7 @@ def read_records(path: Path, up_to_step: int | None = None, rewrite: bool = True
     if up_to_step is not None:
         records = [r for r in records if r["step"] <= up_to_step]
     if up_to_step is not None and rewrite and path.is_file():
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
+        write_text_atomically(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     return records
 
 

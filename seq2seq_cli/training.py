@@ -463,10 +463,9 @@ class Trainer:
         if not self.context.is_main:
             return
         payload = {"model": self.model.state_dict(), "epoch": self.epoch, "step": self.step}
-        runs.save_checkpoint({**payload, "trainer": self.state_dict(finished, shared)}, self.run_dir / runs.LAST)
-        state = {"step": self.step, "epoch": self.epoch, "finished": finished, "stop_reason": self.stop_reason,
-                 "elapsed": round(self._elapsed(), 3)}
-        runs.write_state(self.run_dir, state)
+        trainer = self.state_dict(finished, shared)
+        runs.save_checkpoint({**payload, "trainer": trainer}, self.run_dir / runs.LAST)
+        runs.write_state(self.run_dir, trainer)
 
     def _shared_state(self) -> dict:
         """What each process holds its own part of: its dropout RNG, its share of the window's loss."""
