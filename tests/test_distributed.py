@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -36,11 +39,33 @@ def settings(corpus, runs_dir, *extra):
     ]
 
 
+def torchrun(*arguments: str) -> list[str]:
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "seq2seq_cli", *arguments
+    ]
+
+
+GLOO_ABORT = "terminate called without an active exception"
+
+
+def launch(command: list[str], fresh: Path | None = None) -> subprocess.CompletedProcess:
+    """Run a torchrun command; once in many CI runs a worker died in gloo's C++ with GLOO_ABORT (never
+    reproduced here in 40 runs): that one signature is retried once, with a warning, and
+    faulthandler prints where the worker was, so the next report says more than "SIGABRT"."""
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    if result.returncode != 0 and GLOO_ABORT in result.stderr:
+        warnings.warn(f"a torchrun worker aborted in gloo; retrying once:\n{result.stderr[-4000:]}", stacklevel=2)
+        if fresh is not None:
+            shutil.rmtree(fresh, ignore_errors=True)
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    return result
+
+
 def test_two_processes_equal_one_process_with_the_same_global_batch(small_corpus, tmp_path):
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "seq2seq_cli", "train", "--config", "configs/default.yaml", *settings(small_corpus, tmp_path / "ddp")]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = launch(torchrun("train", "--config", "configs/default.yaml", *settings(small_corpus, tmp_path / "ddp")),
+                    fresh=tmp_path / "ddp")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     single = run_cli("train", "--config", "configs/default.yaml", *settings(small_corpus, tmp_path / "one", "train.accumulate=2"))
     assert single.exit_code == 0, single.output
 
@@ -57,18 +82,12 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(small_corpus
         assert ours["val_bleu"] == pytest.approx(theirs["val_bleu"], abs=0.5)
 
 
-def torchrun(*arguments: str) -> list[str]:
-    return [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "seq2seq_cli", *arguments
-    ]
-
-
 def test_ctrl_c_under_torchrun_resumes_to_exactly_the_uninterrupted_weights(small_corpus, tmp_path):
     """Dropout on, so every process's own random stream has to come back too."""
     extra = ("model.dropout=0.3", "train.epochs=12", "train.validate_every=8")
     train = torchrun("train", "--config", "configs/default.yaml", *settings(small_corpus, tmp_path / "whole", *extra))
-    whole = subprocess.run(train, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert whole.returncode == 0, whole.stderr[-3000:]
+    whole = launch(train, fresh=tmp_path / "whole")
+    assert whole.returncode == 0, whole.stdout[-2000:] + whole.stderr[-3000:]
 
     run_dir = tmp_path / "cut" / "default"
     train = torchrun("train", "--config", "configs/default.yaml", *settings(small_corpus, tmp_path / "cut", *extra))
@@ -80,7 +99,7 @@ def test_ctrl_c_under_torchrun_resumes_to_exactly_the_uninterrupted_weights(smal
     stopped_at = runs.load_checkpoint(run_dir / "last.pt")["step"]
     assert 0 < stopped_at < runs.load_checkpoint(tmp_path / "whole" / "default" / "last.pt")["step"]
 
-    resumed = subprocess.run(torchrun("train", "--resume", str(run_dir)), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    resumed = launch(torchrun("train", "--resume", str(run_dir)))  # resuming again after an abort reaches the same weights
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming {run_dir} at step {stopped_at}" in resumed.stdout
     expected, got = (runs.load_checkpoint(d / "last.pt")["model"] for d in (tmp_path / "whole" / "default", run_dir))
