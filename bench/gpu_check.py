@@ -63,15 +63,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "multi30k-en-fr")
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--models", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
+    parser.add_argument("--no-cudnn-attention", action="store_true",
+                        help="keep scaled_dot_product_attention off cuDNN's kernel (planned anew for each shape)")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("bench/gpu_check.py needs a CUDA GPU")
     import tempfile
 
-    print(f"{torch.cuda.get_device_name()} · torch {torch.__version__}")
+    if args.no_cudnn_attention:
+        torch.backends.cuda.enable_cudnn_sdp(False)
+    print(f"{torch.cuda.get_device_name()} · torch {torch.__version__} · cuDNN attention "
+          f"{'on' if torch.backends.cuda.cudnn_sdp_enabled() else 'off'}")
     print("| model | precision | target tokens/s | loss (last 50 steps) |\n| --- | --- | ---: | ---: |")
     with tempfile.TemporaryDirectory() as scratch:
-        for name in CONFIGS:
+        for name in args.models:
             results = {p: measure(name, args.data, p, args.steps, Path(scratch)) for p in ("fp32", "bf16")}
             for precision, (speed, loss) in results.items():
                 print(f"| {name} | {precision} | {speed:,.0f} | {loss:.4f} |", flush=True)

@@ -65,7 +65,7 @@ EXPERIMENTS: dict[str, tuple[str, list[str], str]] = {
         "full softmax (no adaptive), cosine, label smoothing 0.1",
     ),
     "best": ("configs/multi30k-en-fr-best.yaml", [], "configs/multi30k-en-fr-best.yaml (the levers that won, for 60 minutes)"),
-    "transformer": ("configs/multi30k-en-fr-transformer.yaml", [], "the Transformer recipe (3+3 layers, BPE 8k, inverse square root)"),
+    "transformer": ("configs/multi30k-en-fr-transformer.yaml", [], "the Transformer recipe (3+3 layers, BPE 8k, inverse sqrt)"),
     "transformer-cosine": (
         "configs/multi30k-en-fr-transformer.yaml",
         ["train.lr_schedule=cosine", "train.lr=0.002"],

@@ -39,7 +39,8 @@ def resolve_precision(config: Config, model: torch.nn.Module, vocab_sizes: tuple
 
 def _decide(config: Config, model: torch.nn.Module, vocab_sizes: tuple[int, int], device: torch.device) -> tuple[str, str]:
     if device.type != "cpu":
-        return "fp32", f"auto measures bf16 on CPUs with AMX only; on {device.type} set train.precision: bf16 to use it"
+        return "fp32", (f"auto measures bf16 on CPUs with AMX only; on {device.type} set train.precision: bf16 to use it "
+                        "(on an H200 it trained these small models slower than float32, bench/GPU.md)")
     if not has_amx():
         return "fp32", "this CPU has no bf16 matrix units (AMX), where bf16 is emulated and slower"
     fp32, bf16 = (seconds_per_step(config, model, vocab_sizes, device, p) for p in ("fp32", "bf16"))

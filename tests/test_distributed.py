@@ -135,3 +135,17 @@ def test_mixed_precision_trains_on_the_cpu(tmp_path, precision):
     assert result.exit_code == 0, result.output
     weights = runs.load_checkpoint(tmp_path / "seed" / "last.pt")["model"]
     assert all(t.dtype == torch.float32 and torch.isfinite(t).all() for t in weights.values())
+
+
+def test_training_on_cuda_keeps_attention_off_cudnns_per_shape_kernel(monkeypatch):
+    """bench/GPU.md: with cuDNN's attention kernel the Transformer trained 4.4x slower in bf16 on an H200."""
+    from seq2seq_cli.distributed import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    was = torch.backends.cuda.cudnn_sdp_enabled()
+    try:
+        torch.backends.cuda.enable_cudnn_sdp(True)
+        assert resolve_device("cuda") == torch.device("cuda")
+        assert not torch.backends.cuda.cudnn_sdp_enabled()
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(was)
