@@ -11,7 +11,10 @@ in bf16 autocast (train.precision: bf16):
   * validation BLEU against wall time and peak memory of a time-budgeted `s2s train` run;
   * greedy and beam-5 decoding throughput and BLEU on test2016;
   * start-up time of `s2s --help` and of a one-sentence `s2s translate`.
-and writes bench/RESULTS.md and bench/bleu_vs_time.png. Timings are medians where repeated.
+and writes the full report to bench/RESULTS-<cpu>.md (one file per CPU kind, e.g. RESULTS-amd-epyc.md)
+and bench/bleu_vs_time-<cpu>.png, and its summary row into bench/RESULTS.json, from which bench/RESULTS.md
+is rewritten: one table with a row per CPU kind and output layer, so a run on one kind of machine
+never erases the other's figures. Timings are medians where repeated.
 """
 
 from __future__ import annotations
@@ -228,12 +231,10 @@ def cpu_features() -> list[str]:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
     import sacrebleu
 
     return (
-        f"{cpu}, {torch.get_num_threads()} torch threads; Python {platform.python_version()}, "
+        f"{cpu_name()}, {torch.get_num_threads()} torch threads; Python {platform.python_version()}, "
         f"torch {torch.__version__}, sacrebleu {sacrebleu.__version__}, {platform.platform()}"
     )
 
@@ -259,6 +260,8 @@ def measure_variant(label: str, data_dir: Path, args, runs_dir: Path) -> dict:
     run_dir, peak_gib = runs_dir / name, None
     if (run_dir / "metrics.jsonl").is_file():  # trained by an earlier benchmark: reuse it
         records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        peaks = [r["peak_memory_mib"] for r in records if r.get("peak_memory_mib")]
+        peak_gib = max(peaks) / 1024 if peaks else None  # logged by that run itself at every validation
     else:
         run_dir, records, peak_gib = timed_training_run(overrides, args.minutes, runs_dir, name)
     decoded = decoding(run_dir, data_dir / "test2016.tsv")
@@ -272,7 +275,8 @@ def main() -> None:
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"which of {', '.join(VARIANTS)} (comma-separated)")
     parser.add_argument("--runs", type=Path, help="keep the trained runs here; a variant's run already here is reused")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each throughput measurement")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md",
+                        help="the per-CPU summary; the full report goes beside it as RESULTS-<cpu>.md")
     args = parser.parse_args()
     labels = [label.strip() for label in args.variants.split(",") if label.strip()]
     if unknown := [label for label in labels if label not in VARIANTS]:
@@ -289,16 +293,88 @@ def main() -> None:
         first_run = next(iter(variants.values()))["run_dir"]
         help_s = startup_seconds([*S2S, "--help"])
         translate_s = startup_seconds([*S2S, "translate", "--run", str(first_run), "A man is sleeping on a bench."])
-        plot_bleu_against_time(variants, args.out.parent / "bleu_vs_time.png")
+        plot_bleu_against_time(variants, args.out.parent / f"bleu_vs_time-{cpu_slug()}.png")
         results = {"peak": peak, "bf16_peak": bf16_peak, "variants": variants, "help_s": help_s,
                    "translate_s": translate_s, "minutes": args.minutes}
-        args.out.write_text(render(results), encoding="utf-8")
-        print(args.out.read_text())
+        report = args.out.with_name(f"{args.out.stem}-{cpu_slug()}.md")
+        report.write_text(render(results), encoding="utf-8")
+        print(report.read_text())
+        write_summary(args.out, results, report.name)
     except BaseException:
         print(f"benchmark failed; its run folders are kept in {runs_dir}", file=sys.stderr)
         raise
     if not args.runs:
         shutil.rmtree(runs_dir, ignore_errors=True)
+
+
+# JoeyNMT 2.3.0 training tokens/s on the same model, as measured on each kind of machine (issues 5 and 18)
+JOEYNMT_TOKENS_PER_S = {"AMD": 1_000, "Intel": 1_900}
+
+
+def cpu_name() -> str:
+    return next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")), platform.processor())
+
+
+def cpu_slug() -> str:
+    """The CPU kind as a file-name part: 'AMD EPYC' -> 'amd-epyc'."""
+    return re.sub(r"[^a-z0-9]+", "-", cpu_name().lower().replace("(r)", "")).strip("-")
+
+
+def summary_rows(r: dict, report: str) -> list[dict]:
+    """What RESULTS.md keeps of one run: a row per output layer."""
+    joey = next((speed for vendor, speed in JOEYNMT_TOKENS_PER_S.items() if vendor in cpu_name()), None)
+    rows = []
+    for label, v in r["variants"].items():
+        train, beam = v["train"], v["decoded"][5]
+        best = max(v["records"], key=lambda x: x["val_bleu"] or 0)
+        rows.append({
+            "variant": label, "date": time.strftime("%Y-%m-%d"), "report": report,
+            "fp32_peak": r["peak"], "bf16_peak": r["bf16_peak"], "tokens_per_s": train["tokens_per_s"],
+            "peak_share": train["tokens_per_s"] * train["flops_per_token"] / 1e9 / r["peak"],
+            "joeynmt": joey, "beam5_per_s": beam.sentences_per_s, "peak_gib": v["peak_gib"],
+            "best_bleu": best["val_bleu"], "best_minutes": best["elapsed"] / 60,
+        })
+    return rows
+
+
+def write_summary(path: Path, r: dict, report: str) -> None:
+    """Replace this CPU kind's rows in RESULTS.json (other kinds' rows stay) and rewrite RESULTS.md from it."""
+    store = path.with_suffix(".json")
+    kinds = json.loads(store.read_text(encoding="utf-8")) if store.is_file() else {}
+    kinds[cpu_name()] = {"features": cpu_features(), "torch": torch.__version__, "rows": summary_rows(r, report)}
+    store.write_text(json.dumps(kinds, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(render_summary(kinds), encoding="utf-8")
+
+
+def render_summary(kinds: dict) -> str:
+    def cell(value, form: str) -> str:
+        return "—" if value is None else format(value, form)
+
+    lines = [
+        "# s2s CPU benchmark, per kind of CPU",
+        "",
+        "Written by `python bench/run.py --data ../shared/data/multi30k-en-fr`, which replaces the rows of the CPU it runs",
+        "on and keeps the others (bench/RESULTS.json). Each row links to that run's full report. Model:",
+        "`configs/multi30k-en-fr.yaml` with each output layer, float32, 2 threads. *% of peak*: achieved FLOP rate of",
+        "training over the measured float32 `torch.mm` peak. *× JoeyNMT*: against JoeyNMT 2.3.0 on the same model on",
+        "that kind of machine. Targets (issue 18): ≥ 50% of the float32 peak, ≥ 3× JoeyNMT.",
+        "",
+        "| CPU | features | torch | matmul peak fp32 / bf16 (GFLOP/s) | output layer | training tokens/s | % of peak "
+        "| × JoeyNMT | beam-5 sentences/s | peak memory | best val BLEU (min) | measured | report |",
+        "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for name, kind in kinds.items():
+        for row in kind["rows"]:
+            joey = f"{row['tokens_per_s'] / row['joeynmt']:.1f}×" if row["joeynmt"] else "—"
+            memory = f"{row['peak_gib']:.2f} GiB" if row["peak_gib"] is not None else "—"
+            lines.append(
+                f"| {name} | {', '.join(kind['features']) or '—'} | {kind['torch']} | {cell(row['fp32_peak'], ',.0f')} / "
+                f"{cell(row['bf16_peak'], ',.0f')} | {row['variant']} | {row['tokens_per_s']:,.0f} | "
+                f"{100 * row['peak_share']:.0f}% | {joey} | {row['beam5_per_s']:,.0f} | {memory} | "
+                f"{row['best_bleu']:.2f} ({row['best_minutes']:.1f}) | {row['date']} | [{row['report']}]({row['report']}) |"
+            )
+    return "\n".join(lines) + "\n"
 
 
 TARGETS = {
@@ -340,7 +416,9 @@ def render(r: dict) -> str:
         "the reference model with its full softmax, and the same model with `model.output: adaptive` "
         "(cutoffs 2000/6000); `+ bf16` trains with `train.precision: bf16` (autocast; the GRUs stay float32, "
         "and the FLOP share is still of the float32 peak). The notebook loop always runs in float32. "
-        f"Each trained for {r['minutes']:g} minutes for the BLEU-against-time curve. "
+        "For the BLEU-against-time curve each trained for "
+        + ", ".join(f"{v['records'][-1]['elapsed'] / 60:.0f} minutes ({label})" for label, v in variants.items())
+        + ". ",
         f"Matrix-multiply peaks: {r['peak']:.0f} GFLOP/s float32, {r['bf16_peak']:.0f} GFLOP/s bfloat16 "
         f"(torch.mm, 2048², {torch.get_num_threads()} threads; CPU features: {', '.join(cpu_features()) or 'none'}). "
         "JoeyNMT 2.3.0 figures are the ones measured on this kind of machine in issue 5. "
@@ -355,7 +433,7 @@ def render(r: dict) -> str:
     for label, v in variants.items():
         lines += [
             "",
-            f"## {label}: validation BLEU against wall time (`bench/bleu_vs_time.png`)",
+            f"## {label}: validation BLEU against wall time (`bench/bleu_vs_time-{cpu_slug()}.png`)",
             "",
             "| minutes | epoch | step | val BLEU | val loss | tokens/s |",
             "| ---: | ---: | ---: | ---: | ---: | ---: |",
