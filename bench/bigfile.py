@@ -13,7 +13,6 @@ speed should stay within 10% of one piece.
 from __future__ import annotations
 
 import argparse
-import platform
 import subprocess
 import sys
 import tempfile
@@ -21,18 +20,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from seq2seq_cli.doctor import cpu_name  # noqa: E402
+
 S2S = [sys.executable, "-m", "seq2seq_cli"]
 
 # Runs a command and prints its peak resident memory (KiB): getrusage of the waited-for child alone.
 PEAK = "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); " \
        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def make_file(path: Path, lines: int) -> None:

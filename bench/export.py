@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,20 +23,12 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from seq2seq_cli.data import read_pairs  # noqa: E402
+from seq2seq_cli.doctor import cpu_name  # noqa: E402
 from seq2seq_cli.evaluate import corpus_scores  # noqa: E402
 from seq2seq_cli.export import with_engine  # noqa: E402
 from seq2seq_cli.translator import Translator  # noqa: E402
 
 ENGINES = ("torch", "onnx", "onnx-int8")
-
-
-def cpu_name() -> str:
-    """The CPU as lscpu names it (the figures only mean something beside it)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or "unknown CPU"
 
 
 def run_engine(translator: Translator, sources: list[str], references: list[str], timing: bool) -> dict:

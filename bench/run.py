@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 from seq2seq_cli.attention import Memory  # noqa: E402
 from seq2seq_cli.config import load_config  # noqa: E402
 from seq2seq_cli.data import Vocab, bucketed_batches, collate  # noqa: E402
+from seq2seq_cli.doctor import cpu_name  # noqa: E402
 from seq2seq_cli.model import build_model  # noqa: E402
 from seq2seq_cli.prepare import prepare_data  # noqa: E402
 from seq2seq_cli.validation import batch_loss  # noqa: E402
@@ -309,11 +310,6 @@ def main() -> None:
 
 # JoeyNMT 2.3.0 training tokens/s on the same model, as measured on each kind of machine (issues 5 and 18)
 JOEYNMT_TOKENS_PER_S = {"AMD": 1_000, "Intel": 1_900}
-
-
-def cpu_name() -> str:
-    return next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")), platform.processor())
 
 
 def cpu_slug() -> str:

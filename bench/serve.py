@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import platform
 import socket
 import statistics
 import subprocess
@@ -25,14 +24,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from seq2seq_cli.doctor import cpu_name  # noqa: E402
+
 S2S = [sys.executable, "-m", "seq2seq_cli"]
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def sentences(data: Path) -> list[str]:

@@ -58,6 +58,11 @@ def cpu_model() -> tuple[str, set[str]]:
     return name, flags
 
 
+def cpu_name() -> str:
+    """What every benchmark figure is quoted beside."""
+    return cpu_model()[0]
+
+
 def has_amx() -> bool:
     """Native bf16 matrix units (Intel AMX): where bf16 can beat float32 by more than its casts cost."""
     return "amx_bf16" in cpu_model()[1]
