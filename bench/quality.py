@@ -35,8 +35,8 @@ EXPERIMENTS: dict[str, tuple[str, list[str], str]] = {
     "adaptive": (REFERENCE, ["model.output=adaptive"], "adaptive softmax: the same model, twice the tokens/s"),
     "adaptive-cosine": (
         REFERENCE,
-        ["model.output=adaptive", "train.lr_schedule=cosine"],
-        "+ cosine decay to train.min_lr over the time budget (the adaptive softmax has no label smoothing)",
+        ["model.output=adaptive", "train.lr_schedule=cosine", "train.keep_last=4"],
+        "+ cosine decay to train.min_lr over the time budget (the last 4 validations kept, for averaging)",
     ),
     "adaptive-cosine-lower": (
         REFERENCE,
