@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import socket
 import statistics
 import subprocess
@@ -100,6 +102,16 @@ async def load(url: str, clients: int, seconds: float, texts: list[str]) -> dict
             "p50_ms": 1000 * quantiles[49], "p95_ms": 1000 * quantiles[94], "p99_ms": 1000 * quantiles[98]}
 
 
+def clients_load(url: str, clients: int, args) -> dict:
+    """The load, from this process, or with ``--client-nice N`` from a child at that niceness: the
+    clients then yield the shared cores to the server, roughly as clients on other machines would."""
+    if not args.client_nice:
+        return asyncio.run(load(url, clients, args.seconds, sentences(args.data)))
+    command = ["nice", "-n", str(args.client_nice), sys.executable, __file__, "--load-only", url, str(clients),
+               "--seconds", str(args.seconds), "--data", str(args.data), "--run", args.run]
+    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+
+
 def offline_rate(run: str, texts: list[str]) -> float:
     """Sentences/s of batched `s2s translate --input` over the same sentences (model loading excluded by
     translating them twice and timing the difference)."""
@@ -123,15 +135,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "SERVE.md")
+    parser.add_argument("--client-nice", type=int, default=0,
+                        help="run the clients at this niceness (1-19), in a child process, below the server")
+    parser.add_argument("--load-only", nargs=2, metavar=("URL", "CLIENTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     texts = sentences(args.data)
+    if args.load_only:
+        print(json.dumps(asyncio.run(load(args.load_only[0], int(args.load_only[1]), args.seconds, texts))))
+        return
     rows = []
     for window in (5.0, 0.0):
         server, url = start_server(args.run, window)
         try:
             memory_start = rss_mib(server.pid)
             for clients in args.clients:
-                result = asyncio.run(load(url, clients, args.seconds, texts))
+                result = clients_load(url, clients, args)
                 result.update(window_ms=window, memory_start=memory_start, memory_end=rss_mib(server.pid))
                 rows.append(result)
                 print(result, flush=True)
@@ -147,8 +165,10 @@ def write_report(args, rows: list[dict], offline: float) -> None:
     lines = [
         "# `s2s serve` under load, on loopback",
         "",
-        f"`python bench/serve.py --run {args.run} --data {args.data} --seconds {args.seconds:g}` on **{cpu_name()}** "
-        "(2 cores; the clients run on the same cores as the server). One sentence a request, the sources of "
+        f"`python bench/serve.py --run {args.run} --data {args.data} --seconds {args.seconds:g}"
+        f"{f' --client-nice {args.client_nice}' if args.client_nice else ''}` on **{cpu_name()}** "
+        f"({os.cpu_count()} cores; the clients run on the same cores as the server"
+        f"{f', at niceness {args.client_nice} below it' if args.client_nice else ''}). One sentence a request, the sources of "
         f"`{args.data.name}` in turn, decoded with the run's own settings (beam size and length penalty).",
         "",
         "| batching window | clients | sentences/s | share of offline | p50 | p95 | p99 | errors | server memory start → end |",
