@@ -21,6 +21,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,6 +95,7 @@ def run_experiment(name: str, minutes: float, runs: Path) -> dict:
     last = metrics[-1]
     return {
         "name": name, "minutes": minutes, "steps": last["step"], "epochs": last["epoch"],
+        "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),  # the shared VM's speed changes from day to day
         "tokens_per_s": statistics_mean([m["tokens_per_s"] for m in metrics]),
         "curve": [(m["elapsed"] / 60, m["val_bleu"]) for m in metrics if m.get("val_bleu") is not None],
         "best_val_bleu_greedy": max((m["val_bleu"] for m in metrics if m.get("val_bleu") is not None), default=None),
@@ -139,8 +141,8 @@ def write_report(rows: list[dict], out: Path) -> None:
         "compared by validation BLEU only. *sent/s*: beam-5 decoding speed on test2016.",
         "",
         "| experiment | what it tries | minutes | steps | epochs | tokens/s | val BLEU / WMT "
-        "| test2016 BLEU / WMT | chrF | sent/s | CPU |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| test2016 BLEU / WMT | chrF | sent/s | CPU | finished |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for r in sorted(rows, key=lambda r: (r["minutes"], list(EXPERIMENTS).index(r["name"]) if r["name"] in EXPERIMENTS else 99)):
         what = EXPERIMENTS[r["name"]][2] if r["name"] in EXPERIMENTS else ""
@@ -148,7 +150,7 @@ def write_report(rows: list[dict], out: Path) -> None:
             f"| {r['name']} | {what} | {r['minutes']:g} | {r['steps']:,} | {r['epochs']} | {r['tokens_per_s']:,.0f} "
             f"| {r['val']['bleu']:.2f} / {r['val']['wmt_bleu']:.2f} | {r['test2016']['bleu']:.2f} / "
             f"{r['test2016']['wmt_bleu']:.2f} | {r['test2016']['chrf']:.1f} | {r['test2016']['sentences_per_s']:.0f} "
-            f"| {r['cpu']} |"
+            f"| {r['cpu']} | {r.get('measured', '—')} |"
         )
     lines += ["", "![validation BLEU against minutes](quality.png)", ""]
     marker = "<!-- reading -->"
