@@ -127,9 +127,17 @@ def _choices(report: Report, config) -> dict[str, str]:
         "train.device: auto": device,
         "train.threads": str(chosen) if chosen else f"{report.threads} (torch's default for this machine)",
         "bf16 / float32 matmul": f"{ratio:.2f}x ({units})",
-        "train.precision: auto": ("bf16 or fp32, whichever a few training steps measure faster (AMX)"
-                                  if "amx_bf16" in report.features else "fp32 (no AMX: bf16 would be emulated)"),
+        "train.precision: auto": _auto_precision(device, report.features),
     }
+
+
+def _auto_precision(device: str, features: list[str]) -> str:
+    """What ``train.precision: auto`` will do here (seq2seq_cli/precision.py decides the same way)."""
+    if device != "cpu":
+        return "fp32 (on a GPU bf16 trained these small models slower, bench/GPU.md)"
+    if "amx_bf16" in features:
+        return "bf16 or fp32, whichever a few training steps measure faster (AMX)"
+    return "fp32 (no AMX: bf16 would be emulated)"
 
 
 def _warnings(report: Report, config) -> list[str]:

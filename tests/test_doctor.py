@@ -51,3 +51,12 @@ def test_a_corpus_too_big_for_the_memory_is_a_warning(tmp_path):
     config.data.train = str(corpus)
     assert doctor._warnings(make_report(memory_available_gib=0.01), config)[0].startswith("data.train is")
     assert doctor._warnings(make_report(), config) == []
+
+
+def test_doctor_says_auto_keeps_float32_on_a_gpu_even_beside_amx():
+    """The H200's host has AMX, but training runs on the GPU, where auto does not measure bf16."""
+    from seq2seq_cli.doctor import _auto_precision
+
+    assert _auto_precision("cuda", ["amx_bf16"]).startswith("fp32")
+    assert _auto_precision("cpu", ["amx_bf16"]).startswith("bf16 or fp32")
+    assert _auto_precision("cpu", ["avx512f"]).startswith("fp32")
