@@ -317,13 +317,18 @@ def cpu_slug() -> str:
     return re.sub(r"[^a-z0-9]+", "-", cpu_name().lower().replace("(r)", "")).strip("-")
 
 
+def best_record(variant: dict) -> dict:
+    """The validation with the highest BLEU in a variant's training log."""
+    return max(variant["records"], key=lambda x: x["val_bleu"] or 0)
+
+
 def summary_rows(r: dict, report: str) -> list[dict]:
     """What RESULTS.md keeps of one run: a row per output layer."""
     joey = next((speed for vendor, speed in JOEYNMT_TOKENS_PER_S.items() if vendor in cpu_name()), None)
     rows = []
     for label, v in r["variants"].items():
         train, beam = v["train"], v["decoded"][5]
-        best = max(v["records"], key=lambda x: x["val_bleu"] or 0)
+        best = best_record(v)
         rows.append({
             "variant": label, "date": time.strftime("%Y-%m-%d"), "report": report,
             "fp32_peak": r["peak"], "bf16_peak": r["bf16_peak"], "tokens_per_s": train["tokens_per_s"],
@@ -388,7 +393,7 @@ def variant_cells(v: dict, peak: float) -> dict[str, str]:
     """One column of the results table."""
     train, greedy, beam = v["train"], v["decoded"][1], v["decoded"][5]
     achieved = train["tokens_per_s"] * train["flops_per_token"] / 1e9
-    best = max(v["records"], key=lambda x: x["val_bleu"] or 0)
+    best = best_record(v)
     return dict(zip(TARGETS, [
         f"{train['tokens_per_s']:,.0f} target tokens/s",
         f"{achieved:.1f} GFLOP/s = {100 * achieved / peak:.0f}% of peak "

@@ -102,11 +102,11 @@ async def load(url: str, clients: int, seconds: float, texts: list[str]) -> dict
             "p50_ms": 1000 * quantiles[49], "p95_ms": 1000 * quantiles[94], "p99_ms": 1000 * quantiles[98]}
 
 
-def clients_load(url: str, clients: int, args) -> dict:
+def clients_load(url: str, clients: int, texts: list[str], args) -> dict:
     """The load, from this process, or with ``--client-nice N`` from a child at that niceness: the
     clients then yield the shared cores to the server, roughly as clients on other machines would."""
     if not args.client_nice:
-        return asyncio.run(load(url, clients, args.seconds, sentences(args.data)))
+        return asyncio.run(load(url, clients, args.seconds, texts))
     command = ["nice", "-n", str(args.client_nice), sys.executable, __file__, "--load-only", url, str(clients),
                "--seconds", str(args.seconds), "--data", str(args.data), "--run", args.run]
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
@@ -149,7 +149,7 @@ def main() -> None:
         try:
             memory_start = rss_mib(server.pid)
             for clients in args.clients:
-                result = clients_load(url, clients, args)
+                result = clients_load(url, clients, texts, args)
                 result.update(window_ms=window, memory_start=memory_start, memory_end=rss_mib(server.pid))
                 rows.append(result)
                 print(result, flush=True)
