@@ -132,12 +132,11 @@ def _choices(report: Report, config) -> dict[str, str]:
 
 
 def _auto_precision(device: str, features: list[str]) -> str:
-    """What ``train.precision: auto`` will do here (seq2seq_cli/precision.py decides the same way)."""
-    if device != "cpu":
-        return "fp32 (on a GPU bf16 trained these small models slower, bench/GPU.md)"
-    if "amx_bf16" in features:
-        return "bf16 or fp32, whichever a few training steps measure faster (AMX)"
-    return "fp32 (no AMX: bf16 would be emulated)"
+    """What ``train.precision: auto`` will do here, by training's own rule."""
+    from seq2seq_cli.precision import answer_without_measuring
+
+    answer = answer_without_measuring(device, "amx_bf16" in features)
+    return f"{answer[0]} ({answer[1]})" if answer else "bf16 or fp32, whichever a few training steps measure faster (AMX)"
 
 
 def _warnings(report: Report, config) -> list[str]:

@@ -37,12 +37,20 @@ def resolve_precision(config: Config, model: torch.nn.Module, vocab_sizes: tuple
     return choice
 
 
-def _decide(config: Config, model: torch.nn.Module, vocab_sizes: tuple[int, int], device: torch.device) -> tuple[str, str]:
-    if device.type != "cpu":
-        return "fp32", (f"auto measures bf16 on CPUs with AMX only; on {device.type} set train.precision: bf16 to use it "
+def answer_without_measuring(device_type: str, amx: bool) -> tuple[str, str] | None:
+    """``auto``'s choice and why, where it needs no measurement; None on a CPU with AMX (there it measures).
+    ``s2s doctor`` reports the same rule."""
+    if device_type != "cpu":
+        return "fp32", (f"auto measures bf16 on CPUs with AMX only; on {device_type} set train.precision: bf16 to use it "
                         "(on an H200 it trained these small models slower than float32, bench/GPU.md)")
-    if not has_amx():
+    if not amx:
         return "fp32", "this CPU has no bf16 matrix units (AMX), where bf16 is emulated and slower"
+    return None
+
+
+def _decide(config: Config, model: torch.nn.Module, vocab_sizes: tuple[int, int], device: torch.device) -> tuple[str, str]:
+    if answer := answer_without_measuring(device.type, has_amx()):
+        return answer
     fp32, bf16 = (seconds_per_step(config, model, vocab_sizes, device, p) for p in ("fp32", "bf16"))
     speed = f"a training step took {1000 * fp32:.0f} ms in float32 and {1000 * bf16:.0f} ms in bf16 on AMX"
     return ("bf16", speed) if fp32 / bf16 >= FASTER else ("fp32", speed)
