@@ -61,7 +61,8 @@ class BahdanauAttention(Attention):
         return self.key_layer(memory)
 
     def score(self, query: torch.Tensor, keys: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-        hidden = torch.tanh(self.query_layer(query).unsqueeze(2) + keys.unsqueeze(1))  # (b, t, s, h)
+        # (b, t, s, h): the largest tensor of the step; tanh in place spares a second copy of it
+        hidden = (self.query_layer(query).unsqueeze(2) + keys.unsqueeze(1)).tanh_()
         return self.energy(hidden).squeeze(-1)
 
 

@@ -205,3 +205,36 @@ def test_beam_returns_n_best_sorted_and_batched_equals_alone():
         alone_src, alone_lengths = pad_sources([sentence])
         alone = beam_search(model, alone_src, alone_lengths, max_output_lengths(alone_lengths, 1.5, 2), 4, 0.6, 3)[0]
         assert [h.tokens for h in alone] == [h.tokens for h in hypotheses]
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("frozen", [False, True])
+def test_the_fused_training_loss_has_the_plain_loss_and_gradients(label_smoothing, frozen, monkeypatch):
+    """Training's chunked output layer + cross-entropy computes what F.cross_entropy over full logits does."""
+    import torch.nn.functional as F
+
+    from seq2seq_cli import output
+
+    monkeypatch.setattr(output, "LOSS_CHUNK_ELEMENTS", 7 * VOCAB)  # 3 chunks, the last one short
+    torch.manual_seed(0)
+    out = output.SoftmaxOutput(16, VOCAB)
+    out.weight.requires_grad_(not frozen)
+    features, targets = torch.randn(17, 16, requires_grad=True), torch.randint(0, VOCAB, (17,))
+
+    def loss_and_grads(loss_fn):
+        features.grad = out.weight.grad = out.bias.grad = None
+        loss = loss_fn()
+        (2.5 * loss).backward()  # backward scales the gradients it kept by the incoming one
+        return loss.detach(), features.grad, out.weight.grad, out.bias.grad
+
+    assert type(out.summed_nll(features, targets).grad_fn).__name__ == "FusedLinearCrossEntropyBackward"
+    fused = loss_and_grads(lambda: out.summed_nll(features, targets, label_smoothing))
+    plain = loss_and_grads(lambda: F.cross_entropy(out(features), targets, reduction="sum", label_smoothing=label_smoothing))
+    assert (fused[2] is None) == frozen
+    for mine, expected in zip(fused, plain):
+        if expected is None:
+            assert mine is None
+        else:
+            torch.testing.assert_close(mine, expected, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():  # evaluation takes the plain path and gets the same loss
+        torch.testing.assert_close(out.summed_nll(features, targets, label_smoothing), fused[0], atol=1e-4, rtol=1e-6)
