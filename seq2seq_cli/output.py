@@ -38,10 +38,15 @@ class SoftmaxOutput(nn.Linear):
         Training in float32 takes the fused path (``FusedLinearCrossEntropy``); evaluation, and
         autocast (whose casts the fused path would have to repeat), take the plain one.
         """
-        training = torch.is_grad_enabled() and (features.requires_grad or self.weight.requires_grad)
-        if training and features.dtype == torch.float32 and not torch.is_autocast_enabled(features.device.type):
+        if fused_loss_applies(features, self):
             return FusedLinearCrossEntropy.apply(features, self.weight, self.bias, targets, label_smoothing)
         return F.cross_entropy(self(features), targets, reduction="sum", label_smoothing=label_smoothing)
+
+
+def fused_loss_applies(features: torch.Tensor, layer: nn.Module) -> bool:
+    """Training in float32: the fused loss pays (evaluation needs no gradients, autocast its own casts)."""
+    training = torch.is_grad_enabled() and (features.requires_grad or any(p.requires_grad for p in layer.parameters()))
+    return training and features.dtype == torch.float32 and not torch.is_autocast_enabled(features.device.type)
 
 
 class FusedLinearCrossEntropy(torch.autograd.Function):
@@ -63,11 +68,11 @@ class FusedLinearCrossEntropy(torch.autograd.Function):
         chunk = max(1, LOSS_CHUNK_ELEMENTS // vocab)
         grad_features = torch.empty_like(features) if need_features else None
         grad_weight = torch.zeros_like(weight) if need_weight else None
-        grad_bias = torch.zeros_like(bias) if need_bias else None
+        grad_bias = torch.zeros_like(bias) if need_bias else None  # bias may be None: need_bias is False then
         loss = features.new_zeros(())
         for start in range(0, features.size(0), chunk):
             x, gold = features[start : start + chunk], targets[start : start + chunk]
-            logits = torch.addmm(bias, x, weight.t())  # (chunk, vocab)
+            logits = x @ weight.t() if bias is None else torch.addmm(bias, x, weight.t())  # (chunk, vocab)
             log_norm = torch.logsumexp(logits, dim=-1, keepdim=True)  # (chunk, 1)
             gold_logits = logits.gather(1, gold.unsqueeze(1))  # (chunk, 1)
             nll = log_norm - gold_logits
@@ -82,7 +87,7 @@ class FusedLinearCrossEntropy(torch.autograd.Function):
             if need_features:
                 torch.mm(grad_logits, weight, out=grad_features[start : start + chunk])
             if need_weight:
-                grad_weight.addmm_(grad_logits.t(), x)
+                torch.addmm(grad_weight, grad_logits.t(), x, out=grad_weight)  # addmm_, as FLOP counters see it
             if need_bias:
                 grad_bias += grad_logits.sum(0)
         ctx.save_for_backward(*(g if g is not None else torch.empty(0) for g in (grad_features, grad_weight, grad_bias)))
@@ -106,8 +111,24 @@ class AdaptiveOutput(nn.AdaptiveLogSoftmaxWithLoss):
         return self(features)  # normalised already
 
     def summed_nll(self, features: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
-        """Only each token's own cluster is computed: the rare-word clusters see few rows."""
-        return -super().forward(features, targets).output.sum()
+        """Only each token's own cluster is computed: the rare-word clusters see few rows.
+
+        A word's loss is the head's loss for it (a frequent word) or for its cluster's token, plus,
+        for a rarer word, the loss within its cluster; in training each part is fused like
+        ``SoftmaxOutput``'s. No label smoothing (the config refuses it).
+        """
+        if not fused_loss_applies(features, self):
+            return -super().forward(features, targets).output.sum()
+        head_targets = targets.clone()  # (tokens,): the word, or the token of the cluster it falls in
+        loss = features.new_zeros(())
+        for cluster, (low, high) in enumerate(zip(self.cutoffs, self.cutoffs[1:])):
+            rows = ((targets >= low) & (targets < high)).nonzero().squeeze(1)
+            if rows.numel():
+                head_targets[rows] = self.shortlist_size + cluster
+                projection, words = self.tail[cluster]
+                in_cluster = projection(features.index_select(0, rows))  # (rows, hidden / 4**(cluster+1))
+                loss = loss + FusedLinearCrossEntropy.apply(in_cluster, words.weight, None, targets[rows] - low, 0.0)
+        return loss + FusedLinearCrossEntropy.apply(features, self.head.weight, self.head.bias, head_targets, 0.0)
 
 
 def build_output_layer(kind: str, hidden_size: int, vocab_size: int, cutoffs: list[int]) -> nn.Module:

@@ -238,3 +238,27 @@ def test_the_fused_training_loss_has_the_plain_loss_and_gradients(label_smoothin
             torch.testing.assert_close(mine, expected, atol=1e-5, rtol=1e-5)
     with torch.no_grad():  # evaluation takes the plain path and gets the same loss
         torch.testing.assert_close(out.summed_nll(features, targets, label_smoothing), fused[0], atol=1e-4, rtol=1e-6)
+
+
+def test_the_fused_adaptive_training_loss_has_the_plain_loss_and_gradients(monkeypatch):
+    from seq2seq_cli import output
+
+    monkeypatch.setattr(output, "LOSS_CHUNK_ELEMENTS", 5 * VOCAB)  # several chunks per part
+    torch.manual_seed(0)
+    config = ModelConfig(embed_dim=12, hidden_size=16, dropout=0.0, output="adaptive", adaptive_cutoffs=[8, 16])
+    out = build_model(config, VOCAB, VOCAB, max_len=12).decoder.out
+    features = torch.randn(40, 16, requires_grad=True)
+    targets = torch.cat([torch.arange(VOCAB), torch.randint(0, VOCAB, (40 - VOCAB,))])  # every cluster seen
+
+    def loss_and_grads(loss_fn):
+        features.grad = None
+        out.zero_grad(set_to_none=True)
+        loss = loss_fn()
+        (0.5 * loss).backward()
+        return [loss.detach(), features.grad, *(p.grad for p in out.parameters())]
+
+    assert "FusedLinearCrossEntropy" in repr(out.summed_nll(features, targets).grad_fn.next_functions)
+    fused = loss_and_grads(lambda: out.summed_nll(features, targets))
+    plain = loss_and_grads(lambda: -torch.nn.AdaptiveLogSoftmaxWithLoss.forward(out, features, targets).output.sum())
+    for mine, expected in zip(fused, plain, strict=True):
+        torch.testing.assert_close(mine, expected, atol=1e-5, rtol=1e-5)
