@@ -35,8 +35,8 @@ class SoftmaxOutput(nn.Linear):
     def summed_nll(self, features: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
         """features: (tokens, hidden), targets: (tokens,) -> summed cross-entropy.
 
-        Training in float32 takes the fused path (``FusedLinearCrossEntropy``); evaluation, and
-        autocast (whose casts the fused path would have to repeat), take the plain one.
+        Training in float32 on a CPU takes the fused path (``FusedLinearCrossEntropy``); evaluation,
+        autocast and GPUs take the plain one (``fused_loss_applies``).
         """
         if fused_loss_applies(features, self):
             return FusedLinearCrossEntropy.apply(features, self.weight, self.bias, targets, label_smoothing)
@@ -44,9 +44,11 @@ class SoftmaxOutput(nn.Linear):
 
 
 def fused_loss_applies(features: torch.Tensor, layer: nn.Module) -> bool:
-    """Training in float32: the fused loss pays (evaluation needs no gradients, autocast its own casts)."""
+    """Training in float32 on a CPU, where the fused loss was measured to pay (evaluation needs no
+    gradients, autocast has its own casts, and a GPU's memory is fast enough for the plain path)."""
     training = torch.is_grad_enabled() and (features.requires_grad or any(p.requires_grad for p in layer.parameters()))
-    return training and features.dtype == torch.float32 and not torch.is_autocast_enabled(features.device.type)
+    return (training and features.device.type == "cpu" and features.dtype == torch.float32
+            and not torch.is_autocast_enabled("cpu"))
 
 
 class FusedLinearCrossEntropy(torch.autograd.Function):
