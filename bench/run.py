@@ -329,6 +329,7 @@ def cpu_slug() -> str:
 
 
 def joeynmt_line() -> str:
+    """JoeyNMT's training speed for the report, with where it comes from."""
     speed, source = joeynmt_tokens_per_s()
     return f"{speed:,.0f} target tokens/s, {source}" if speed else "not known for this CPU"
 
@@ -375,9 +376,9 @@ def render_summary(kinds: dict) -> str:
         "on and keeps the others (bench/RESULTS.json). Each row links to that run's full report. Model:",
         "`configs/multi30k-en-fr.yaml` with each output layer, float32, 2 threads. *% of peak*: achieved FLOP rate of",
         "training over the measured float32 `torch.mm` peak. *× JoeyNMT*: against JoeyNMT 2.3.0 on the same model on",
-        "that kind of machine (measured on it by bench/joeynmt_speed.py where bench/JOEYNMT.md has a row for it, where",
-        "both also trained in turns; otherwise the issues' quoted figure). Targets (issue 18): ≥ 50% of the float32 peak,",
-        "≥ 3× JoeyNMT.",
+        "that kind of machine: JoeyNMT's figure measured there by bench/joeynmt_speed.py where bench/JOEYNMT.md has a",
+        "row for it (whose ratio, from runs taking turns, is the sounder one), otherwise the issues' quoted figure.",
+        "Targets (issue 18): ≥ 50% of the float32 peak, ≥ 3× JoeyNMT.",
         "",
         "| CPU | features | torch | matmul peak fp32 / bf16 (GFLOP/s) | output layer | training tokens/s | % of peak "
         "| × JoeyNMT | beam-5 sentences/s | peak memory | best val BLEU (min) | measured | report |",
