@@ -262,3 +262,18 @@ def test_the_fused_adaptive_training_loss_has_the_plain_loss_and_gradients(monke
     plain = loss_and_grads(lambda: -torch.nn.AdaptiveLogSoftmaxWithLoss.forward(out, features, targets).output.sum())
     for mine, expected in zip(fused, plain, strict=True):
         torch.testing.assert_close(mine, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_flop_counters_see_all_three_products_of_the_fused_loss():
+    """bench/run.py's share of peak counts FLOPs with FlopCounterMode; it must see the weight gradient too."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from seq2seq_cli.output import SoftmaxOutput
+
+    tokens, hidden = 30, 16
+    out = SoftmaxOutput(hidden, VOCAB)
+    features, targets = torch.randn(tokens, hidden, requires_grad=True), torch.randint(0, VOCAB, (tokens,))
+    counter = FlopCounterMode(display=False)
+    with counter:
+        out.summed_nll(features, targets).backward()
+    assert counter.get_total_flops() == 3 * 2 * tokens * hidden * VOCAB  # logits, features' and weight's gradients
