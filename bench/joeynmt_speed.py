@@ -51,12 +51,13 @@ VERSION = re.compile(r"This is Joey-NMT \(version ([^)]+)\)")
 # s2s's side, in a process of its own: the training throughput bench/run.py reports.
 S2S_SPEED = """
 import json, sys
+from pathlib import Path
 sys.path.insert(0, sys.argv[1] + "/bench")
 import run
 from seq2seq_cli.config import load_config
 from seq2seq_cli.prepare import prepare_data
-data_dir, seconds = sys.argv[2], float(sys.argv[3])
-config = load_config(run.CONFIG, [f"data.train={data_dir}/train.tsv", f"data.val={data_dir}/val.tsv"])
+data_dir, seconds = Path(sys.argv[2]), float(sys.argv[3])
+config = load_config(run.CONFIG, run.variant_overrides(data_dir, "full softmax"))
 print(json.dumps({"tokens_per_s": run.training_throughput(config, prepare_data(config), seconds)["tokens_per_s"]}))
 """
 

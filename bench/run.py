@@ -249,9 +249,14 @@ VARIANTS = {
 DEFAULT_VARIANTS = "full softmax,adaptive softmax"
 
 
+def variant_overrides(data_dir: Path, label: str) -> list[str]:
+    """The reference config's --set keys for one variant on the Multi30k files in ``data_dir``."""
+    return [f"data.train={data_dir / 'train.tsv'}", f"data.val={data_dir / 'val.tsv'}", *VARIANTS[label]]
+
+
 def measure_variant(label: str, data_dir: Path, args, runs_dir: Path) -> dict:
     """Training and notebook-loop throughput, a time-budgeted training run and its decoding, for one model."""
-    overrides = [f"data.train={data_dir / 'train.tsv'}", f"data.val={data_dir / 'val.tsv'}", *VARIANTS[label]]
+    overrides = variant_overrides(data_dir, label)
     config = load_config(CONFIG, overrides)
     data = prepare_data(config)
     train = training_throughput(config, data, args.seconds)
@@ -296,7 +301,7 @@ def main() -> None:
         translate_s = startup_seconds([*S2S, "translate", "--run", str(first_run), "A man is sleeping on a bench."])
         plot_bleu_against_time(variants, args.out.parent / f"bleu_vs_time-{cpu_slug()}.png")
         results = {"peak": peak, "bf16_peak": bf16_peak, "variants": variants, "help_s": help_s,
-                   "translate_s": translate_s, "minutes": args.minutes}
+                   "translate_s": translate_s, "minutes": args.minutes, "joeynmt": joeynmt_tokens_per_s()}
         report = args.out.with_name(f"{args.out.stem}-{cpu_slug()}.md")
         report.write_text(render(results), encoding="utf-8")
         print(report.read_text())
@@ -328,9 +333,8 @@ def cpu_slug() -> str:
     return re.sub(r"[^a-z0-9]+", "-", cpu_name().lower().replace("(r)", "")).strip("-")
 
 
-def joeynmt_line() -> str:
+def joeynmt_line(speed: float | None, source: str) -> str:
     """JoeyNMT's training speed for the report, with where it comes from."""
-    speed, source = joeynmt_tokens_per_s()
     return f"{speed:,.0f} target tokens/s, {source}" if speed else "not known for this CPU"
 
 
@@ -341,7 +345,7 @@ def best_record(variant: dict) -> dict:
 
 def summary_rows(r: dict, report: str) -> list[dict]:
     """What RESULTS.md keeps of one run: a row per output layer."""
-    joey, joey_source = joeynmt_tokens_per_s()
+    joey, joey_source = r["joeynmt"]
     rows = []
     for label, v in r["variants"].items():
         train, beam = v["train"], v["decoded"][5]
@@ -441,7 +445,8 @@ def render(r: dict) -> str:
         + ". ",
         f"Matrix-multiply peaks: {r['peak']:.0f} GFLOP/s float32, {r['bf16_peak']:.0f} GFLOP/s bfloat16 "
         f"(torch.mm, 2048², {torch.get_num_threads()} threads; CPU features: {', '.join(cpu_features()) or 'none'}). "
-        f"JoeyNMT 2.3.0's training speed: {joeynmt_line()}; its decoding figures are the AMD EPYC's from issue 5. "
+        f"JoeyNMT 2.3.0's training speed: {joeynmt_line(*r['joeynmt'])}; its decoding figures are the AMD EPYC's "
+        "from issue 5. "
         "Peak memory is the training process's own high-water mark (VmHWM), logged at every validation.",
         "",
         f"| measure | {' | '.join(columns)} | target / reference |",

@@ -92,14 +92,12 @@ class FusedLinearCrossEntropy(torch.autograd.Function):
                 torch.addmm(grad_weight, grad_logits.t(), x, out=grad_weight)  # addmm_, as FLOP counters see it
             if need_bias:
                 grad_bias += grad_logits.sum(0)
-        ctx.save_for_backward(*(g if g is not None else torch.empty(0) for g in (grad_features, grad_weight, grad_bias)))
-        ctx.have = (need_features, need_weight, need_bias)
+        ctx.grads = (grad_features, grad_weight, grad_bias)  # made here, not inputs: kept on ctx itself
         return loss
 
     @staticmethod
     def backward(ctx, grad_loss):  # noqa: ANN001, ANN205
-        grads = [g * grad_loss if have else None for g, have in zip(ctx.saved_tensors, ctx.have)]
-        return *grads, None, None
+        return *(None if g is None else g * grad_loss for g in ctx.grads), None, None
 
 
 class AdaptiveOutput(nn.AdaptiveLogSoftmaxWithLoss):
