@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seq2seq_cli.attention import Attention, Memory
 from seq2seq_cli.data import Vocab
 from seq2seq_cli.output import SoftmaxOutput
+from seq2seq_cli.recurrence import gru
 
 
 class GRUEncoder(nn.Module):
-    """Embeds and reads the source; padding never reaches the states (packed sequences)."""
+    """Embeds and reads the source; padding never reaches the states (``recurrence.gru``)."""
 
     def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, layers: int, bidirectional: bool, dropout: float):
         super().__init__()
@@ -37,9 +37,7 @@ class GRUEncoder(nn.Module):
     def forward(self, src: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """src: (batch, src_len) -> states (batch, src_len, hidden), final (layers, batch, hidden)."""
         embedded = self.dropout(self.embedding(src))
-        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        outputs, final = self.rnn(packed)
-        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=src.size(1))
+        outputs, final = gru(self.rnn, embedded, None, lengths)
         if self.bidirectional:
             batch = src.size(0)
             final = final.view(self.layers, 2, batch, self.hidden_size)
@@ -80,7 +78,7 @@ class GRUDecoder(nn.Module):
         large share of the biggest matrix product.
         """
         embedded = self.dropout(self.embedding(prev_tokens))
-        outputs, state = self.rnn(embedded, state)  # (batch, tgt_len, hidden)
+        outputs, state = gru(self.rnn, embedded, state)  # (batch, tgt_len, hidden)
         context, weights = self.attention(outputs, memory.keys, memory.values, memory.mask, embedded)
         attentional = torch.tanh(self.combine(torch.cat([outputs, context], dim=-1)))
         return self.dropout(attentional), weights, state

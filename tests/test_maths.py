@@ -277,3 +277,96 @@ def test_flop_counters_see_all_three_products_of_the_fused_loss():
     with counter:
         out.summed_nll(features, targets).backward()
     assert counter.get_total_flops() == 3 * 2 * tokens * hidden * VOCAB  # logits, features' and weight's gradients
+
+
+def packed_gru(rnn: torch.nn.GRU, inputs, h0, lengths):
+    """The reference: ``nn.GRU`` on packed sequences, as before ``GRULayer`` existed."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    if lengths is None:
+        return rnn(inputs, h0)
+    outputs, final = rnn(pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False), h0)
+    return pad_packed_sequence(outputs, batch_first=True, total_length=inputs.size(1))[0], final
+
+
+@pytest.mark.parametrize(("bidirectional", "layers", "lengths", "with_h0"), [
+    (True, 1, [7, 3, 5, 1, 7], False),  # the encoder: padded sentences, each direction from its own end
+    (False, 1, None, True),  # the decoder: teacher forcing from the encoder's final state
+    (True, 2, [7, 3, 5, 1, 7], True),
+    (False, 2, [6, 7, 2, 7, 4], False),
+])
+def test_the_training_gru_layer_has_nn_grus_outputs_and_gradients(bidirectional, layers, lengths, with_h0):
+    """GRULayer (one autograd node per layer, a mask instead of packing) against nn.GRU on packed input."""
+    from seq2seq_cli.recurrence import run_gru_layers
+
+    torch.manual_seed(0)
+    rnn = torch.nn.GRU(8, 16, layers, batch_first=True, bidirectional=bidirectional).double()
+    inputs = torch.randn(5, 7, 8, dtype=torch.double, requires_grad=True)
+    lengths = None if lengths is None else torch.tensor(lengths)
+    h0 = torch.randn(layers * (1 + bidirectional), 5, 16, dtype=torch.double, requires_grad=True) if with_h0 else None
+    grad_outputs = torch.randn(5, 7, 16 * (1 + bidirectional), dtype=torch.double)
+    grad_final = torch.randn(layers * (1 + bidirectional), 5, 16, dtype=torch.double)
+
+    def outputs_and_grads(gru_fn):
+        rnn.zero_grad(set_to_none=True)
+        inputs.grad = None
+        if h0 is not None:
+            h0.grad = None
+        outputs, final = gru_fn(rnn, inputs, h0, lengths)
+        ((outputs * grad_outputs).sum() + (final * grad_final).sum()).backward()
+        return [outputs, final, inputs.grad, h0.grad if h0 is not None else None, *(p.grad for p in rnn.parameters())]
+
+    mine, expected = outputs_and_grads(run_gru_layers), outputs_and_grads(packed_gru)
+    for got, want in zip(mine, expected, strict=True):
+        if want is None:
+            assert got is None
+        else:
+            torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-10)
+    if lengths is not None:  # past a sentence's end: outputs exactly 0, input gradients exactly 0
+        past_end = torch.arange(7).unsqueeze(0) >= lengths.unsqueeze(1)
+        assert mine[0][past_end].eq(0).all() and mine[2][past_end].eq(0).all()
+
+
+def autograd_nodes(tensor: torch.Tensor) -> set[str]:
+    """The names of every autograd node ``tensor`` was computed through."""
+    seen, names, todo = set(), set(), [tensor.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is not None and node not in seen:
+            seen.add(node)
+            names.add(type(node).__name__)
+            todo.extend(next_node for next_node, _ in node.next_functions)
+    return names
+
+
+def test_training_on_a_cpu_takes_the_gru_layer_and_evaluation_keeps_nn_gru():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(embed_dim=12, hidden_size=16, dropout=0.0), VOCAB, VOCAB, max_len=12)
+    src, lengths = pad_sources([[5, 6, 7, 8], [9, 10]])
+    memory, state = model.encode(src, lengths)
+    assert "GRULayerBackward" in autograd_nodes(memory.values) and "GRULayerBackward" in autograd_nodes(state)
+    detached = type(memory)(memory.values.detach(), memory.keys.detach(), memory.mask)
+    features, _, _ = model.decoder.features(src, state.detach(), detached)
+    assert "GRULayerBackward" in autograd_nodes(features)  # the decoder's own GRU
+    with torch.no_grad():
+        plain_memory, plain_state = model.encode(src, lengths)
+    torch.testing.assert_close(memory.values, plain_memory.values)
+    torch.testing.assert_close(state, plain_state)
+
+
+def test_flop_counters_see_the_gru_layers_products_as_nn_grus():
+    """bench/run.py's share of peak counts FLOPs with FlopCounterMode: GRULayer's must be nn.GRU's."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from seq2seq_cli.recurrence import run_gru_layers
+
+    def flops(gru_fn, rnn, h0):
+        inputs = torch.randn(4, 5, 32, requires_grad=True)
+        with FlopCounterMode(display=False) as counter:
+            outputs, final = gru_fn(rnn, inputs, h0, None)
+            (outputs.sum() + final.sum()).backward()
+        return counter.get_total_flops()
+
+    for bidirectional, h0 in [(True, None), (False, torch.randn(1, 4, 16, requires_grad=True))]:
+        rnn = torch.nn.GRU(32, 16, batch_first=True, bidirectional=bidirectional)
+        assert flops(run_gru_layers, rnn, h0) == flops(packed_gru, rnn, h0) > 0
