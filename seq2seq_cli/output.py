@@ -75,14 +75,19 @@ class FusedLinearCrossEntropy(torch.autograd.Function):
         for start in range(0, features.size(0), chunk):
             x, gold = features[start : start + chunk], targets[start : start + chunk]
             logits = x @ weight.t() if bias is None else torch.addmm(bias, x, weight.t())  # (chunk, vocab)
-            log_norm = torch.logsumexp(logits, dim=-1, keepdim=True)  # (chunk, 1)
             gold_logits = logits.gather(1, gold.unsqueeze(1))  # (chunk, 1)
+            mean_logits = logits.mean(dim=-1, keepdim=True) if label_smoothing else None
+            # logsumexp by hand, in place, so the one exp pass also gives the softmax: the chunk is
+            # read and written five times, not eight (torch.logsumexp copies it and exp runs twice).
+            top = logits.amax(dim=-1, keepdim=True)  # (chunk, 1)
+            unnormalised = logits.sub_(top).exp_()
+            total = unnormalised.sum(dim=-1, keepdim=True)  # (chunk, 1)
+            log_norm = top + total.log()
             nll = log_norm - gold_logits
             if label_smoothing:
-                smoothed = log_norm - logits.mean(dim=-1, keepdim=True)
-                nll = (1 - label_smoothing) * nll + label_smoothing * smoothed
+                nll = (1 - label_smoothing) * nll + label_smoothing * (log_norm - mean_logits)
             loss += nll.sum()
-            grad_logits = logits.sub_(log_norm).exp_()  # softmax, in place of the logits
+            grad_logits = unnormalised.div_(total)  # softmax, in place of the logits
             grad_logits.scatter_add_(1, gold.unsqueeze(1), grad_logits.new_full((len(gold), 1), label_smoothing - 1))
             if label_smoothing:
                 grad_logits.sub_(label_smoothing / vocab)
