@@ -21,9 +21,10 @@ from torch import nn
 
 from seq2seq_cli.errors import ConfigError
 
-# Rows of logits one chunk of the fused loss holds: 256 x 10,000 words x 4 bytes = 10 MB, which stays
-# in cache between the product that makes it and the two that use it.
-LOSS_CHUNK_ELEMENTS = 256 * 10_000
+# Logits one chunk of the fused loss holds: 512 rows x 10,000 words x 4 bytes = 20 MB, reused at once by
+# the two products that follow. Measured on an Intel Xeon (Cascade Lake, 2 threads), same batches in turns:
+# 512 rows 1.02x 256 rows, 0.97x at 1,024; 128 rows 0.97x, 64 rows 0.88x (thin products).
+LOSS_CHUNK_ELEMENTS = 512 * 10_000
 
 
 class SoftmaxOutput(nn.Linear):
@@ -69,7 +70,7 @@ class FusedLinearCrossEntropy(torch.autograd.Function):
         vocab = weight.size(0)
         chunk = max(1, LOSS_CHUNK_ELEMENTS // vocab)
         grad_features = torch.empty_like(features) if need_features else None
-        grad_weight = torch.zeros_like(weight) if need_weight else None
+        grad_weight = torch.empty_like(weight) if need_weight else None  # the first chunk's product writes it
         grad_bias = torch.zeros_like(bias) if need_bias else None  # bias may be None: need_bias is False then
         loss = features.new_zeros(())
         for start in range(0, features.size(0), chunk):
@@ -93,7 +94,9 @@ class FusedLinearCrossEntropy(torch.autograd.Function):
                 grad_logits.sub_(label_smoothing / vocab)
             if need_features:
                 torch.mm(grad_logits, weight, out=grad_features[start : start + chunk])
-            if need_weight:
+            if need_weight and start == 0:
+                torch.mm(grad_logits.t(), x, out=grad_weight)
+            elif need_weight:
                 torch.addmm(grad_weight, grad_logits.t(), x, out=grad_weight)  # addmm_, as FLOP counters see it
             if need_bias:
                 grad_bias += grad_logits.sum(0)
@@ -102,7 +105,10 @@ class FusedLinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_loss):  # noqa: ANN001, ANN205
-        return *(None if g is None else g * grad_loss for g in ctx.grads), None, None
+        if ctx.grads is None:
+            raise RuntimeError("the fused training loss can be backpropagated once (it scales its gradients in place)")
+        grads, ctx.grads = ctx.grads, None  # scaled in place: a fresh 10 MB tensor costs page faults on a CPU
+        return *(None if g is None else g.mul_(grad_loss) for g in grads), None, None
 
 
 class AdaptiveOutput(nn.AdaptiveLogSoftmaxWithLoss):

@@ -14,6 +14,7 @@ from torch import nn
 
 from seq2seq_cli.attention import Attention, Memory
 from seq2seq_cli.data import Vocab
+from seq2seq_cli.dropout import Dropout
 from seq2seq_cli.output import SoftmaxOutput
 from seq2seq_cli.recurrence import gru
 
@@ -25,7 +26,7 @@ class GRUEncoder(nn.Module):
         super().__init__()
         self.layers, self.hidden_size, self.bidirectional = layers, hidden_size, bidirectional
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=Vocab.PAD)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.rnn = nn.GRU(
             embed_dim, hidden_size, layers, batch_first=True, bidirectional=bidirectional,
             dropout=dropout if layers > 1 else 0.0,
@@ -55,7 +56,7 @@ class GRUDecoder(nn.Module):
     ):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=Vocab.PAD)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.rnn = nn.GRU(embed_dim, hidden_size, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
         self.attention = attention
         self.combine = nn.Linear(2 * hidden_size, hidden_size)

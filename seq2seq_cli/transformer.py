@@ -18,6 +18,7 @@ from torch import nn
 
 from seq2seq_cli.attention import Memory, merge_heads, scaled_dot_product, split_heads
 from seq2seq_cli.data import Vocab
+from seq2seq_cli.dropout import Dropout
 from seq2seq_cli.output import SoftmaxOutput
 
 
@@ -33,7 +34,7 @@ def sinusoids(length: int, dim: int, offset: int = 0) -> torch.Tensor:
 
 class FeedForward(nn.Sequential):
     def __init__(self, d_model: int, ff_dim: int, dropout: float):
-        super().__init__(nn.Linear(d_model, ff_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ff_dim, d_model))
+        super().__init__(nn.Linear(d_model, ff_dim), nn.ReLU(), Dropout(dropout), nn.Linear(ff_dim, d_model))
 
 
 class SelfAttention(nn.Module):
@@ -84,7 +85,7 @@ class EncoderLayer(nn.Module):
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.attention = SelfAttention(d_model, heads, dropout)
         self.feed_forward = FeedForward(d_model, ff_dim, dropout)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor, need_weights: bool = False
@@ -101,7 +102,7 @@ class DecoderLayer(nn.Module):
         self.self_attention = SelfAttention(d_model, heads, dropout)
         self.cross_attention = CrossAttention(d_model, heads, dropout)
         self.feed_forward = FeedForward(d_model, ff_dim, dropout)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x, causal, cache, kv, src_mask, need_weights, need_self_weights=False):
         """Returns the output, the extended cache, cross-attention and (when asked) self-attention weights."""
@@ -129,7 +130,7 @@ class TransformerEncoder(nn.Module):
         self.embedding = scaled_embedding(vocab_size, d_model)
         self.layers = nn.ModuleList(EncoderLayer(d_model, heads, ff_dim, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, src: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, None]:
         """src: (batch, src_len) -> states (batch, src_len, d_model); no final state to hand over."""
@@ -160,7 +161,7 @@ class TransformerDecoder(nn.Module):
         self.embedding = scaled_embedding(vocab_size, d_model)
         self.layers = nn.ModuleList(DecoderLayer(d_model, heads, ff_dim, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.out = SoftmaxOutput(d_model, vocab_size)
         if tie:
             self.out.weight = self.embedding.weight

@@ -370,3 +370,29 @@ def test_flop_counters_see_the_gru_layers_products_as_nn_grus():
     for bidirectional, h0 in [(True, None), (False, torch.randn(1, 4, 16, requires_grad=True))]:
         rnn = torch.nn.GRU(32, 16, batch_first=True, bidirectional=bidirectional)
         assert flops(run_gru_layers, rnn, h0) == flops(packed_gru, rnn, h0) > 0
+
+
+def test_the_fused_loss_refuses_a_second_backward_instead_of_scaling_twice():
+    from seq2seq_cli.output import SoftmaxOutput
+
+    out = SoftmaxOutput(16, VOCAB)
+    loss = out.summed_nll(torch.randn(5, 16, requires_grad=True), torch.randint(0, VOCAB, (5,)))
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="backpropagated once"):
+        loss.backward()
+
+
+def test_dropout_keeps_one_minus_p_of_the_units_scaled_and_its_gradient_uses_the_same_mask():
+    from seq2seq_cli.dropout import Dropout
+
+    torch.manual_seed(0)
+    dropout = Dropout(0.3)
+    x = (torch.rand(200, 500) + 1).requires_grad_()  # never 0: a zero output means dropped
+    y = dropout(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.005  # 100,000 units: the standard error is 0.0015
+    torch.testing.assert_close(y[kept], x[kept] / 0.7)
+    y.backward(torch.ones_like(y))
+    torch.testing.assert_close(x.grad, kept.float() / 0.7)
+    dropout.eval()
+    assert torch.equal(dropout(x), x)
