@@ -14,6 +14,8 @@ from torch import nn
 
 
 class Dropout(nn.Dropout):
+    """``nn.Dropout`` (same arguments, no state, so checkpoints do not change) with the cheaper mask."""
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and 0 < self.p < 1 and not self.inplace and x.device.type == "cpu"
                 and x.dtype == torch.float32 and not torch.compiler.is_compiling()):
