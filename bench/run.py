@@ -91,8 +91,8 @@ def training_throughput(config, data, seconds: float) -> dict:
     # sampled between stretches of these very steps, not once beforehand.
     tokens, elapsed, index, peaks = 0, 0.0, 5, [matmul_peak_gflops(torch.get_num_threads(), repeats=5)]
     while elapsed < seconds:
-        stretch_start = time.perf_counter()
-        while time.perf_counter() - stretch_start < PEAK_EVERY_S and elapsed + time.perf_counter() - stretch_start < seconds:
+        stretch_start, stretch = time.perf_counter(), min(PEAK_EVERY_S, seconds - elapsed)
+        while time.perf_counter() - stretch_start < stretch:
             tokens += step(prepared[index % len(prepared)])
             index += 1
         elapsed += time.perf_counter() - stretch_start
