@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seq2seq_cli.cpu_training import float32_cpu_training
 from seq2seq_cli.errors import ConfigError
 
 # Logits one chunk of the fused loss holds: 512 rows x 10,000 words x 4 bytes = 20 MB, reused at once by
@@ -37,19 +38,11 @@ class SoftmaxOutput(nn.Linear):
         """features: (tokens, hidden), targets: (tokens,) -> summed cross-entropy.
 
         Training in float32 on a CPU takes the fused path (``FusedLinearCrossEntropy``); evaluation,
-        autocast and GPUs take the plain one (``fused_loss_applies``).
+        autocast and GPUs take the plain one (``cpu_training.float32_cpu_training``).
         """
-        if fused_loss_applies(features, self):
+        if float32_cpu_training(features, self):
             return FusedLinearCrossEntropy.apply(features, self.weight, self.bias, targets, label_smoothing)
         return F.cross_entropy(self(features), targets, reduction="sum", label_smoothing=label_smoothing)
-
-
-def fused_loss_applies(features: torch.Tensor, layer: nn.Module) -> bool:
-    """Training in float32 on a CPU, where the fused loss was measured to pay (evaluation needs no
-    gradients, autocast has its own casts, and a GPU's memory is fast enough for the plain path)."""
-    training = torch.is_grad_enabled() and (features.requires_grad or any(p.requires_grad for p in layer.parameters()))
-    return (training and features.device.type == "cpu" and features.dtype == torch.float32
-            and not torch.is_autocast_enabled("cpu"))
 
 
 class FusedLinearCrossEntropy(torch.autograd.Function):
@@ -58,8 +51,8 @@ class FusedLinearCrossEntropy(torch.autograd.Function):
     The plain path writes the whole (tokens, vocab) logits, about 40 MB for a batch of 1,000
     target words, then reads and writes it three more times (log-softmax, its backward, the
     products' backward): on a CPU that is memory traffic and page faults, not arithmetic. Here
-    each chunk's logits stay in cache: softmax minus the one-hot target is the gradient of the
-    logits, used at once for the features' and the weight's gradients. Backward only scales
+    each chunk's logits are used at once: softmax minus the one-hot target is the gradient of the
+    logits, taken straight into the features' and the weight's gradients. Backward only scales
     them. Same products, same FLOPs, the same loss up to float rounding.
     """
 
@@ -128,7 +121,7 @@ class AdaptiveOutput(nn.AdaptiveLogSoftmaxWithLoss):
         for a rarer word, the loss within its cluster; in training each part is fused like
         ``SoftmaxOutput``'s. No label smoothing (the config refuses it).
         """
-        if not fused_loss_applies(features, self):
+        if not float32_cpu_training(features, self):
             return -super().forward(features, targets).output.sum()
         head_targets = targets.clone()  # (tokens,): the word, or the token of the cluster it falls in
         loss = features.new_zeros(())

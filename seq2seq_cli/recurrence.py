@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from seq2seq_cli.cpu_training import float32_cpu_training
+
 
 def gru(rnn: nn.GRU, inputs: torch.Tensor, h0: torch.Tensor | None, lengths: torch.Tensor | None = None
         ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -32,21 +34,13 @@ def gru(rnn: nn.GRU, inputs: torch.Tensor, h0: torch.Tensor | None, lengths: tor
     Returns outputs (batch, len, dirs * hidden), 0 past each sentence's end, and final states
     (layers * dirs, batch, hidden). Training in float32 on a CPU takes ``GRULayer``.
     """
-    if fast_gru_applies(inputs, rnn):
+    if float32_cpu_training(inputs, rnn) and not torch.compiler.is_compiling():  # a Python loop: not compiled
         return run_gru_layers(rnn, inputs, h0, lengths)
     if lengths is None:
         return rnn(inputs, h0)
     packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
     outputs, final = rnn(packed, h0)
     return pad_packed_sequence(outputs, batch_first=True, total_length=inputs.size(1))[0], final
-
-
-def fast_gru_applies(inputs: torch.Tensor, rnn: nn.GRU) -> bool:
-    """Training in float32 on a CPU, where ``GRULayer`` was measured to pay; evaluation and search
-    (one step at a time), autocast, torch.compile and GPUs (cuDNN) keep ``nn.GRU``."""
-    training = torch.is_grad_enabled() and (inputs.requires_grad or rnn.weight_hh_l0.requires_grad)
-    return (training and inputs.device.type == "cpu" and inputs.dtype == torch.float32
-            and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling())
 
 
 def run_gru_layers(
