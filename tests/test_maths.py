@@ -396,3 +396,40 @@ def test_dropout_keeps_one_minus_p_of_the_units_scaled_and_its_gradient_uses_the
     torch.testing.assert_close(x.grad, kept.float() / 0.7)
     dropout.eval()
     assert torch.equal(dropout(x), x)
+
+
+def test_training_attention_scores_have_the_plain_expressions_values_and_gradients():
+    """Bahdanau attention's training path (``AdditiveScores``) computes v . tanh(q + k) and its gradients."""
+    from seq2seq_cli.attention import AdditiveScores, BahdanauAttention
+
+    torch.manual_seed(0)
+    queries = torch.randn(3, 4, 8, dtype=torch.float64, requires_grad=True)
+    keys = torch.randn(3, 5, 8, dtype=torch.float64, requires_grad=True)
+    energy = torch.randn(1, 8, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(3, 4, 5, dtype=torch.float64)
+    mine = AdditiveScores.apply(queries, keys, energy)
+    plain = ((queries.unsqueeze(2) + keys.unsqueeze(1)).tanh() @ energy.t()).squeeze(-1)
+    torch.testing.assert_close(mine, plain, atol=1e-12, rtol=0)
+    for got, expected in zip(torch.autograd.grad(mine, (queries, keys, energy), upstream),
+                             torch.autograd.grad(plain, (queries, keys, energy), upstream)):
+        torch.testing.assert_close(got, expected, atol=1e-12, rtol=0)
+
+    attention = BahdanauAttention(8)  # float32 training takes it; evaluation the plain expression
+    query, memory = torch.randn(2, 3, 8, requires_grad=True), torch.randn(2, 4, 8)
+    mask = torch.tensor([[True, True, True, False], [True, True, True, True]])
+    context, weights = attention(query, attention.project_keys(memory), memory, mask, None)
+    assert "AdditiveScoresBackward" in autograd_nodes(context)
+    assert torch.all(weights[0, :, 3] == 0)
+    with torch.no_grad():
+        plain_context, plain_weights = attention(query, attention.project_keys(memory), memory, mask, None)
+    torch.testing.assert_close(weights, plain_weights)
+    torch.testing.assert_close(context, plain_context)
+
+
+def test_training_attention_scores_refuse_a_second_backward():
+    from seq2seq_cli.attention import AdditiveScores
+
+    scores = AdditiveScores.apply(torch.randn(2, 3, 4, requires_grad=True), torch.randn(2, 5, 4), torch.randn(1, 4))
+    scores.sum().backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="backpropagated once"):
+        scores.sum().backward()
