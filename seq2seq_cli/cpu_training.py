@@ -1,8 +1,9 @@
-"""Where s2s's own CPU training paths apply: the fused loss (``output.py``) and ``GRULayer`` (``recurrence.py``).
+"""Where s2s's own CPU training paths apply: the fused loss (``output.py``), ``GRULayer`` (``recurrence.py``)
+and ``AdditiveScores`` (``attention.py``).
 
-Both were measured to pay only when gradients are wanted, in float32, on a CPU: evaluation
+Each was measured to pay only when gradients are wanted, in float32, on a CPU: evaluation
 needs no gradients, autocast has its own casts, and a GPU's memory is fast enough for the plain
-paths (cuDNN for the GRU). One rule, so the two cannot drift apart.
+paths (cuDNN for the GRU). One rule, so they cannot drift apart.
 """
 
 from __future__ import annotations

@@ -433,3 +433,15 @@ def test_training_attention_scores_refuse_a_second_backward():
     scores.sum().backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="backpropagated once"):
         scores.sum().backward()
+
+
+def test_flop_counters_see_the_training_attention_scores_products_with_v():
+    """bench/run.py's share of peak counts FLOPs: v . tanh(q + k) and v's gradient are 2 x 2 N h, N = b t s."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from seq2seq_cli.attention import AdditiveScores
+
+    queries, keys = torch.randn(2, 3, 8, requires_grad=True), torch.randn(2, 5, 8, requires_grad=True)
+    with FlopCounterMode(display=False) as counter:
+        AdditiveScores.apply(queries, keys, torch.randn(1, 8, requires_grad=True)).sum().backward()
+    assert counter.get_total_flops() == 2 * (2 * (2 * 3 * 5) * 8)
