@@ -394,7 +394,7 @@ def render_summary(kinds: dict) -> str:
         "on and keeps the others (bench/RESULTS.json). Each row links to that run's full report. Model:",
         "`configs/multi30k-en-fr.yaml` with each output layer, float32, 2 threads. *% of peak*: achieved FLOP rate of",
         "training over the float32 `torch.mm` peak: each 10-second stretch of training against the peak sampled at",
-        "its two ends, the median stretch's share (rows measured before 2026-11-28 14:00 set the whole measurement",
+        "its two ends, the median stretch's share (rows measured before 2026-11-28 13:30 set the whole measurement",
         "against one peak: the median of samples, or before 2026-11-28 12:00 one sample beforehand), the median fp32 peak shown.",
         "*× JoeyNMT*: against JoeyNMT 2.3.0 on the same model on",
         "that kind of machine: JoeyNMT's figure measured there by bench/joeynmt_speed.py where bench/JOEYNMT.md has a",
