@@ -78,6 +78,9 @@ def backward_from(*outputs: torch.Tensor) -> None:
     torch.autograd.backward(outputs, [torch.ones_like(o) for o in outputs])
 
 
+WHOLE = "whole training step"
+
+
 def parts(model: Seq2Seq, optimizer: torch.optim.Optimizer, clip: float) -> dict[str, Callable[[Case], None]]:
     """Each part of a training step as forward + backward on one case, in the model's order."""
     encoder, decoder = model.encoder, model.decoder
@@ -101,7 +104,7 @@ def parts(model: Seq2Seq, optimizer: torch.optim.Optimizer, clip: float) -> dict
     def output_part(c: Case) -> None:
         decoder.out.summed_nll(leaf(c.features), c.targets).backward()
 
-    def optimizer_part(c: Case) -> None:  # the gradients left by whatever ran last: same sizes every time
+    def optimizer_part(c: Case) -> None:  # on the (zeroed) gradients the other parts left: the same work
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
 
@@ -124,8 +127,6 @@ def parts(model: Seq2Seq, optimizer: torch.optim.Optimizer, clip: float) -> dict
     }
 
 
-WHOLE = "whole training step"
-
 
 def count_flops(part: Callable[[Case], None], cases: list[Case]) -> float:
     """Matrix-product FLOPs per batch, as torch's FlopCounterMode (and bench/run.py) counts them."""
@@ -138,7 +139,7 @@ def count_flops(part: Callable[[Case], None], cases: list[Case]) -> float:
 
 
 def profile_variant(label: str, data_dir: Path, n_batches: int, rounds: int) -> dict:
-    """Per part: ms per batch, share of the whole step, GFLOP per batch and % of the peak sampled that round."""
+    """Per part: seconds per batch and % of the peak sampled in the same round (medians), GFLOP per batch."""
     config = load_config(CONFIG, variant_overrides(data_dir, label))
     data = prepare_data(config)
     torch.manual_seed(0)
@@ -163,7 +164,7 @@ def profile_variant(label: str, data_dir: Path, n_batches: int, rounds: int) -> 
             for case in cases:
                 part(case)
             seconds = (time.perf_counter() - start) / len(cases)
-            model.zero_grad(set_to_none=False)
+            model.zero_grad(set_to_none=False)  # every parameter keeps a gradient: the optimizer part's work
             times[name].append(seconds)
             shares[name].append(flops[name] / seconds / 1e9 / peak)
     tokens = sum(len(c.targets) for c in cases) / len(cases)
