@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seq2seq_cli.cpu_training import float32_cpu_training
+from seq2seq_cli.cpu_training import eager_float32_cpu_training
 from seq2seq_cli.errors import DataError
 
 
@@ -63,7 +63,7 @@ class BahdanauAttention(Attention):
 
     def score(self, query: torch.Tensor, keys: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         queries = self.query_layer(query)  # (batch, tgt_len, hidden)
-        if float32_cpu_training(queries, self) and not torch.compiler.is_compiling():  # in-place backward: not traced
+        if eager_float32_cpu_training(queries, self):
             return AdditiveScores.apply(queries, keys, self.energy.weight)
         # (b, t, s, h): the largest tensor of the step; tanh in place spares a second copy of it
         hidden = (queries.unsqueeze(2) + keys.unsqueeze(1)).tanh_()

@@ -17,3 +17,9 @@ def float32_cpu_training(inputs: torch.Tensor, module: nn.Module) -> bool:
     training = torch.is_grad_enabled() and (inputs.requires_grad or any(p.requires_grad for p in module.parameters()))
     return (training and inputs.device.type == "cpu" and inputs.dtype == torch.float32
             and not torch.is_autocast_enabled("cpu"))
+
+
+def eager_float32_cpu_training(inputs: torch.Tensor, module: nn.Module) -> bool:
+    """``float32_cpu_training`` outside torch.compile: for paths it must not trace, a Python loop over
+    time steps (``GRULayer``) or a backward that overwrites what it saved (``AdditiveScores``)."""
+    return float32_cpu_training(inputs, module) and not torch.compiler.is_compiling()

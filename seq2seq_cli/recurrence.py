@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seq2seq_cli.cpu_training import float32_cpu_training
+from seq2seq_cli.cpu_training import eager_float32_cpu_training
 
 
 def gru(rnn: nn.GRU, inputs: torch.Tensor, h0: torch.Tensor | None, lengths: torch.Tensor | None = None
@@ -34,7 +34,7 @@ def gru(rnn: nn.GRU, inputs: torch.Tensor, h0: torch.Tensor | None, lengths: tor
     Returns outputs (batch, len, dirs * hidden), 0 past each sentence's end, and final states
     (layers * dirs, batch, hidden). Training in float32 on a CPU takes ``GRULayer``.
     """
-    if float32_cpu_training(inputs, rnn) and not torch.compiler.is_compiling():  # a Python loop: not compiled
+    if eager_float32_cpu_training(inputs, rnn):
         return run_gru_layers(rnn, inputs, h0, lengths)
     if lengths is None:
         return rnn(inputs, h0)
