@@ -39,7 +39,7 @@ def measure_case(output: str, precision: str, data: Path, seconds: float, thread
     from run import CONFIG, training_throughput
 
     from seq2seq_cli.config import load_config
-    from seq2seq_cli.prepare import prepare_data
+    from seq2seq_cli.data.prepare import prepare_data
 
     torch.set_num_threads(threads)
     overrides = [f"data.train={data / 'train.tsv'}", f"data.val={data / 'val.tsv'}", f"train.precision={precision}",
@@ -63,7 +63,7 @@ def machine(threads: int) -> str:
     import torch
 
     sys.path.insert(0, str(ROOT))
-    from seq2seq_cli.doctor import cpu_model, has_amx, matmul_gflops
+    from seq2seq_cli.system import cpu_model, has_amx, matmul_gflops
 
     torch.set_num_threads(threads)
     name = cpu_model()[0]

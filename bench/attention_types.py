@@ -16,9 +16,9 @@ from pathlib import Path
 from rich.console import Console
 
 from seq2seq_cli.config import load_config
-from seq2seq_cli.evaluate import evaluate
-from seq2seq_cli.training import train
-from seq2seq_cli.translator import Translator
+from seq2seq_cli.decoding.translator import Translator
+from seq2seq_cli.evaluation import evaluate
+from seq2seq_cli.training.trainer import train
 
 TYPES = ["bahdanau", "luong-dot", "luong-general", "location"]
 

@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from seq2seq_cli.config import load_config  # noqa: E402
-from seq2seq_cli.model import build_model  # noqa: E402
-from seq2seq_cli.precision import synthetic_batch  # noqa: E402
-from seq2seq_cli.validation import batch_loss  # noqa: E402
+from seq2seq_cli.models.seq2seq import build_model  # noqa: E402
+from seq2seq_cli.training.precision import synthetic_batch  # noqa: E402
+from seq2seq_cli.training.validation import batch_loss  # noqa: E402
 
 VOCAB = 10_004
 

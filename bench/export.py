@@ -22,11 +22,11 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from seq2seq_cli.data import read_pairs  # noqa: E402
-from seq2seq_cli.doctor import cpu_name  # noqa: E402
-from seq2seq_cli.evaluate import corpus_scores  # noqa: E402
-from seq2seq_cli.export import with_engine  # noqa: E402
-from seq2seq_cli.translator import Translator  # noqa: E402
+from seq2seq_cli.data.corpora import read_pairs  # noqa: E402
+from seq2seq_cli.decoding.export import with_engine  # noqa: E402
+from seq2seq_cli.decoding.translator import Translator  # noqa: E402
+from seq2seq_cli.evaluation import corpus_scores  # noqa: E402
+from seq2seq_cli.system import cpu_name  # noqa: E402
 
 ENGINES = ("torch", "onnx", "onnx-int8")
 
@@ -60,7 +60,8 @@ def compare(reference: dict, other: dict) -> dict:
 def decision_gap(translator: Translator, source: str, ids_a: list[int], ids_b: list[int]) -> float:
     """Torch's log-probability gap between the two words where two outputs first part: tiny means a near-tie
     (exact for greedy search; for beam search the final score gap says more)."""
-    from seq2seq_cli.data import Vocab, pad_sources
+    from seq2seq_cli.data.batches import pad_sources
+    from seq2seq_cli.data.text import Vocab
 
     position = next((i for i, (a, b) in enumerate(zip(ids_a, ids_b)) if a != b), min(len(ids_a), len(ids_b)))
     src, lengths = pad_sources([translator.src_vocab.encode(translator.tokens(source))])

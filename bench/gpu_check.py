@@ -21,11 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from seq2seq_cli.config import load_config  # noqa: E402
-from seq2seq_cli.data import bucketed_batches, collate  # noqa: E402
-from seq2seq_cli.model import build_model  # noqa: E402
-from seq2seq_cli.prepare import prepare_data, read_training_pairs  # noqa: E402
-from seq2seq_cli.tokenizers import train_tokenizers  # noqa: E402
-from seq2seq_cli.validation import batch_loss  # noqa: E402
+from seq2seq_cli.data.batches import bucketed_batches, collate  # noqa: E402
+from seq2seq_cli.data.prepare import prepare_data, read_training_pairs  # noqa: E402
+from seq2seq_cli.data.tokenizers import train_tokenizers  # noqa: E402
+from seq2seq_cli.models.seq2seq import build_model  # noqa: E402
+from seq2seq_cli.training.validation import batch_loss  # noqa: E402
 
 CONFIGS = {"gru": "configs/multi30k-en-fr.yaml", "transformer": "configs/multi30k-en-fr-transformer.yaml"}
 

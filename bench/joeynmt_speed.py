@@ -55,7 +55,7 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[1] + "/bench")
 import run
 from seq2seq_cli.config import load_config
-from seq2seq_cli.prepare import prepare_data
+from seq2seq_cli.data.prepare import prepare_data
 data_dir, seconds = Path(sys.argv[2]), float(sys.argv[3])
 config = load_config(run.CONFIG, run.variant_overrides(data_dir, "full softmax"))
 print(json.dumps({"tokens_per_s": run.training_throughput(config, prepare_data(config), seconds)["tokens_per_s"]}))
@@ -155,7 +155,7 @@ def main() -> None:
     if not (args.data / "train.tsv").is_file():
         raise SystemExit(f"{args.data}: no train.tsv (Multi30k's TSVs)")
     sys.path.insert(0, str(ROOT))
-    from seq2seq_cli.doctor import cpu_name
+    from seq2seq_cli.system import cpu_name
 
     if (load := os.getloadavg()[0]) > 0.5:
         print(f"warning: load average {load:.1f} before the run; other work on this CPU lowers the figures",

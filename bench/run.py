@@ -37,13 +37,14 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from seq2seq_cli.attention import Memory  # noqa: E402
 from seq2seq_cli.config import load_config  # noqa: E402
-from seq2seq_cli.data import Vocab, bucketed_batches, collate  # noqa: E402
-from seq2seq_cli.doctor import cpu_name  # noqa: E402
-from seq2seq_cli.model import build_model  # noqa: E402
-from seq2seq_cli.prepare import prepare_data  # noqa: E402
-from seq2seq_cli.validation import batch_loss  # noqa: E402
+from seq2seq_cli.data.batches import bucketed_batches, collate  # noqa: E402
+from seq2seq_cli.data.prepare import prepare_data  # noqa: E402
+from seq2seq_cli.data.text import Vocab
+from seq2seq_cli.models.attention import Memory  # noqa: E402
+from seq2seq_cli.models.seq2seq import build_model  # noqa: E402
+from seq2seq_cli.system import cpu_name  # noqa: E402
+from seq2seq_cli.training.validation import batch_loss  # noqa: E402
 
 CONFIG = ROOT / "configs" / "multi30k-en-fr.yaml"
 S2S = [sys.executable, "-m", "seq2seq_cli"]
@@ -197,8 +198,8 @@ def timed_training_run(overrides: list[str], minutes: float, runs_dir: Path, nam
 
 def decoding(run_dir: Path, test: Path) -> dict:
     """Greedy and beam-5 BLEU and sentences/s on the test set, batched (one warm-up pass first)."""
-    from seq2seq_cli.evaluate import evaluate
-    from seq2seq_cli.translator import Translator
+    from seq2seq_cli.decoding.translator import Translator
+    from seq2seq_cli.evaluation import evaluate
 
     translator = Translator.from_run(run_dir)
     results = {}
@@ -240,7 +241,7 @@ def plot_bleu_against_time(variants: dict[str, dict], path: Path) -> None:
 
 def cpu_features() -> list[str]:
     """The vector and matrix extensions torch's kernels use (s2s doctor reads the same flags)."""
-    from seq2seq_cli.doctor import FEATURES, cpu_model
+    from seq2seq_cli.system import FEATURES, cpu_model
 
     return [feature for feature in FEATURES if feature in cpu_model()[1]]
 

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from seq2seq_cli.doctor import cpu_name  # noqa: E402
+from seq2seq_cli.system import cpu_name  # noqa: E402
 
 
 def publish(lines: list[str], out: Path | None) -> None:

@@ -32,11 +32,12 @@ sys.path.insert(0, str(ROOT))
 from run import CONFIG, cpu_slug, machine, matmul_peak_gflops, variant_overrides  # noqa: E402
 
 from seq2seq_cli.config import load_config  # noqa: E402
-from seq2seq_cli.data import Batch, Vocab, bucketed_batches, collate  # noqa: E402
-from seq2seq_cli.model import Seq2Seq, build_model  # noqa: E402
-from seq2seq_cli.prepare import prepare_data  # noqa: E402
-from seq2seq_cli.recurrence import gru  # noqa: E402
-from seq2seq_cli.validation import batch_loss  # noqa: E402
+from seq2seq_cli.data.batches import Batch, bucketed_batches, collate
+from seq2seq_cli.data.prepare import prepare_data  # noqa: E402
+from seq2seq_cli.data.text import Vocab  # noqa: E402
+from seq2seq_cli.models.recurrence import gru  # noqa: E402
+from seq2seq_cli.models.seq2seq import Seq2Seq, build_model  # noqa: E402
+from seq2seq_cli.training.validation import batch_loss  # noqa: E402
 
 
 @dataclass

@@ -16,8 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from seq2seq_cli.evaluate import evaluate  # noqa: E402
-from seq2seq_cli.translator import Translator  # noqa: E402
+from seq2seq_cli.decoding.translator import Translator  # noqa: E402
+from seq2seq_cli.evaluation import evaluate  # noqa: E402
 
 
 def main() -> None:

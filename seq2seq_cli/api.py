@@ -61,7 +61,7 @@ class Model:
     """A trained run, loaded once; translate as often as you like."""
 
     def __init__(self, run_dir: Path, checkpoint: str | Path = "best.pt"):
-        from seq2seq_cli.translator import Translator
+        from seq2seq_cli.decoding.translator import Translator
 
         self.run_dir = run_dir
         self._translator = Translator.from_run(run_dir, checkpoint)
@@ -90,7 +90,7 @@ class Model:
     ) -> AttentionMap:
         """The map ``s2s attend`` draws for a sentence (multi-head models: ``layer`` and ``head``, default the
         last layer's average; subword models: over words unless ``pieces``)."""
-        from seq2seq_cli.plot import chosen_map
+        from seq2seq_cli.viz.plot import chosen_map
 
         translation = self._translator.translate([sentence])[0]
         shown = translation if pieces else translation.by_words()
@@ -119,7 +119,7 @@ def train(config: str | Path, quiet: bool = False, **overrides: Any) -> Path:
     from rich.console import Console
 
     from seq2seq_cli.config import load_config
-    from seq2seq_cli.training import train as run_training
+    from seq2seq_cli.training.trainer import train as run_training
 
     settings = load_config(config, [f"{key}={json.dumps(value)}" for key, value in overrides.items()])
     return run_training(settings, settings.train.name or Path(config).stem, Console(quiet=quiet))

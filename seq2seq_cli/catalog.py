@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from seq2seq_cli import runs
+from seq2seq_cli.config import load_run_config
 from seq2seq_cli.errors import RunError, S2SError
 
 Metric = Literal["bleu", "chrf", "loss"]
@@ -80,7 +81,7 @@ def describe_model(model) -> str:
 
 def _model_text(run_dir: Path) -> str:
     try:
-        return describe_model(runs.load_run_config(run_dir).model)
+        return describe_model(load_run_config(run_dir).model)
     except S2SError:
         return "? (unreadable config.yaml)"
 
@@ -130,23 +131,6 @@ def ago(seconds: float) -> str:
             count = int(seconds // size)
             return f"{count} {unit}{'s' * (count != 1)} ago"
     raise AssertionError("unreachable")
-
-
-def validation_curves(run_dirs: Sequence[Path], metric: Metric = "bleu", axis: Axis = "step") -> list:
-    """Each run's validation ``metric`` against ``axis``, named as ``s2s attend`` names runs."""
-    from seq2seq_cli.plot import Curve
-
-    key, label = METRICS[metric]
-    curves = []
-    names = [d.name for d in run_dirs]
-    for run_dir in run_dirs:
-        name = str(run_dir) if names.count(run_dir.name) > 1 else run_dir.name  # a path where two runs share a name
-        records = [r for r in runs.read_metrics(run_dir) if r.get(key) is not None]
-        if not records:
-            raise RunError(f"{run_dir}: no {label} in {runs.METRICS} yet (no validation has run, or there is no validation set)")
-        xs = [r["step"] if axis == "step" else r["elapsed"] / 60 for r in records]
-        curves.append(Curve(name, xs, [r[key] for r in records]))
-    return curves
 
 
 def check_choice(option: str, value: str, choices: Sequence[str]) -> None:

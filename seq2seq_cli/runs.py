@@ -198,30 +198,6 @@ def read_records(path: Path, up_to_step: int | None = None, rewrite: bool = True
     return records
 
 
-def load_run_config(run_dir: Path):
-    """The resolved config a run folder was trained with."""
-    import yaml
-
-    from seq2seq_cli.config import config_from_dict
-
-    path = run_dir / CONFIG_FILE
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise RunError(f"{path}: unreadable run config ({type(exc).__name__})") from None
-    return config_from_dict(raw, source=str(path))
-
-
-def load_vocabs(run_dir: Path):
-    """The source and target vocabularies a run was trained with."""
-    from seq2seq_cli.data import Vocab
-
-    try:
-        return Vocab.load(run_dir / SOURCE_VOCAB), Vocab.load(run_dir / TARGET_VOCAB)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunError(f"{run_dir}: incomplete run folder ({type(exc).__name__}: {exc})") from None
-
-
 def _fsync_directory(folder: Path) -> None:
     try:
         descriptor = os.open(folder, os.O_RDONLY)

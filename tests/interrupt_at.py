@@ -17,7 +17,7 @@ import sys
 
 import torch
 
-import seq2seq_cli.evaluate
+import seq2seq_cli.evaluation
 from seq2seq_cli.cli import main
 
 
@@ -41,7 +41,7 @@ def interrupt_on_call(owner, name: str, nth: int, signal_number: int, after: boo
 
 MOMENTS = {
     "step": (torch.nn.utils, "clip_grad_norm_"),
-    "validation": (seq2seq_cli.evaluate, "corpus_scores"),
+    "validation": (seq2seq_cli.evaluation, "corpus_scores"),
     "checkpoint": (torch, "save"),
 }
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import importlib
 import importlib.util
 import re
 import subprocess
@@ -11,13 +14,22 @@ from types import ModuleType
 
 import pytest
 
-from seq2seq_cli.data import tokenize
+from seq2seq_cli.data.text import tokenize
 
 REPO = Path(__file__).resolve().parent.parent
-SCRIPT = REPO / "data" / "make_en_fr.py"
+PACKAGE = REPO / "data" / "make_en_fr"
 CORPUS = REPO / "data" / "en-fr"
 SPLITS = ("train", "val", "test")
 FILES = [f"{split}.{ext}" for split in SPLITS for ext in ("tsv", "align")]
+# The committed corpus, pinned: a change to it fails here even when the generator and the files change together.
+SHA256 = {
+    "train.tsv": "f162405a5edc96fb2f89804b81b81afe6e655f14189348f75c338f3cb9e7ab76",
+    "train.align": "a3cdb6711fc5d017cea5374e6356106d6c9d3f460f2ca005d3a3a70028e1e689",
+    "val.tsv": "5a5494803ba231a90a2b5eba9d4ece67686e14215888fee053f84b9ffcdd0fdc",
+    "val.align": "8abc84f43c26fb7a640cf32e6af0302c1d407f0f0ba9f439bc345f4460e0848f",
+    "test.tsv": "cbc5a76a15b02c5eb653543328bfd83c7b1485bf6c4c4c698df204bf9076e219",
+    "test.align": "8cf845f4c4e7d5b598aebd836805c22e39f0074f05fc6737e8e738abb811d657",
+}
 
 
 def read_lines(path: Path) -> list[str]:
@@ -32,12 +44,19 @@ def parse_links(line: str) -> list[tuple[int, int]]:
 
 @pytest.fixture(scope="module")
 def generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_en_fr", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    """The generator package, loaded from its folder (data/ is not on sys.path), with its modules as attributes."""
+    package = sys.modules.get("make_en_fr")
+    if package is None:
+        spec = importlib.util.spec_from_file_location(
+            "make_en_fr", PACKAGE / "__init__.py", submodule_search_locations=[str(PACKAGE)]
+        )
+        assert spec is not None and spec.loader is not None
+        package = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = package  # its modules import each other through the package
+        spec.loader.exec_module(package)
+    for name in ("vocabulary", "grammar", "sampling", "sentences"):
+        importlib.import_module(f"make_en_fr.{name}")  # sets package.<name>
+    return package
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +65,38 @@ def corpus() -> dict[str, tuple[list[str], list[str]]]:
 
 
 def test_generator_reproduces_committed_files(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path)], check=True, capture_output=True)
+    """``python data/make_en_fr --out DIR``, run from elsewhere: the lexicon is found next to the package."""
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, str(PACKAGE), "--out", str(out)], check=True, capture_output=True, cwd=tmp_path)
     for name in FILES:
-        assert (tmp_path / name).read_bytes() == (CORPUS / name).read_bytes(), f"{name} differs from a fresh run"
+        assert (out / name).read_bytes() == (CORPUS / name).read_bytes(), f"{name} differs from a fresh run"
+
+
+def test_generator_runs_as_a_module_from_data() -> None:
+    """``python -m make_en_fr`` from data/ is the other way in (--help: it imports everything, writes nothing)."""
+    run = subprocess.run([sys.executable, "-m", "make_en_fr", "--help"], cwd=PACKAGE.parent, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "--out" in run.stdout and "--seed" in run.stdout
+
+
+def test_committed_files_match_their_checksums() -> None:
+    for name in FILES:
+        assert hashlib.sha256((CORPUS / name).read_bytes()).hexdigest() == SHA256[name], f"{name} changed"
+
+
+def test_generator_pieces_fit_on_a_screen() -> None:
+    """No function over 50 lines, class over 200 or module over 400 (decorators not counted)."""
+    too_long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        if len(source.splitlines()) > 400:
+            too_long.append(f"{path.name}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source)):
+            limit = 200 if isinstance(node, ast.ClassDef) else 50
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                if node.end_lineno - node.lineno + 1 > limit:
+                    too_long.append(f"{path.name}:{node.lineno} {node.name}")
+    assert not too_long
 
 
 def test_split_sizes_and_line_counts(corpus: dict[str, tuple[list[str], list[str]]]) -> None:
@@ -107,11 +155,11 @@ def test_fixed_pairs_are_in_train(
 
 
 def test_french_grammar_examples(generator: ModuleType) -> None:
-    g = generator
-    NP, N, A, P = g.NP, g.NOUN, g.ADJECTIVE, g.PRONOUNS
+    g, lex = generator.sentences, generator.vocabulary  # the builders; the words
+    NP, N, A, P = generator.grammar.NP, lex.NOUN, lex.ADJECTIVE, generator.grammar.PRONOUNS
     cases = [
-        (g.build_be_profession(P["they"], g.PROFESSION["actress"], False), "elles sont actrices", "0-0 1-1 2-2"),
-        (g.build_be_profession(P["she"], g.PROFESSION["lawyer"], True),
+        (g.build_be_profession(P["they"], lex.PROFESSION["actress"], False), "elles sont actrices", "0-0 1-1 2-2"),
+        (g.build_be_profession(P["she"], lex.PROFESSION["lawyer"], True),
          "elle n'est pas avocate", "0-0 1-2 2-1 2-3 4-4"),
         (g.build_be_adjective(NP(N["man"], "the", False, A["old"]), A["tired"], False),
          "le vieil homme est fatigué", "0-0 1-1 2-2 3-3 4-4"),
@@ -121,7 +169,7 @@ def test_french_grammar_examples(generator: ModuleType) -> None:
          "elle ne mange pas de bonnes pommes", "0-0 2-1 2-3 3-2 4-4 5-5 6-6"),
         (g.build_clause(P["we"], ("eat",), "manger", False, pps=[("near", NP(N["hospital"], "the", False))]),
          "nous mangeons près de l'hôpital", "0-0 1-1 2-2 2-3 3-4 4-5"),
-        (g.build_clause(P["i"], ("live",), "habiter", False, pps=[("in", g.CITIES[1])]),
+        (g.build_clause(P["i"], ("live",), "habiter", False, pps=[("in", lex.CITIES[1])]),
          "j'habite à londres", "0-0 1-1 2-2 3-3"),
         (g.build_clause(P["he"], ("come",), "venir", False, pps=[("from", NP(N["market"], "the", True))]),
          "il vient des marchés", "0-0 1-1 2-2 3-2 4-3"),
@@ -187,7 +235,7 @@ def test_to_and_from_my_house_is_chez_moi(corpus: dict[str, tuple[list[str], lis
 
 @pytest.fixture(scope="module")
 def french_nouns(generator: ModuleType) -> set[str]:
-    return {form for noun in generator.NOUNS for form in (noun.fr, noun.fr_pl)}
+    return {form for noun in generator.vocabulary.NOUNS for form in (noun.fr, noun.fr_pl)}
 
 
 def object_after_verb(tokens: list[str], verbs: set[str], nouns: set[str]) -> tuple[int, int]:
@@ -207,8 +255,9 @@ def test_like_never_takes_a_person(corpus, french_nouns: set[str], generator: Mo
             assert tokens[noun] not in PERSON_NOUNS_FR, f"{en} → {fr}"
             liked += 1
     assert liked >= 300
-    like = next(v for v in generator.TRANSITIVE_VERBS if v.en == ("like",))
-    assert generator.nouns_with(like.objects) and not any("person" in n.tags for n in generator.nouns_with(like.objects))
+    like = next(v for v in generator.vocabulary.TRANSITIVE_VERBS if v.en == ("like",))
+    liked_nouns = generator.sampling.nouns_with(like.objects)
+    assert liked_nouns and not any("person" in n.tags for n in liked_nouns)
 
 
 def test_general_likes_take_the_definite_article(corpus, french_nouns: set[str]) -> None:
@@ -235,14 +284,14 @@ def test_general_likes_take_the_definite_article(corpus, french_nouns: set[str])
 
 def test_two_adjectives_on_one_noun(corpus, generator: ModuleType) -> None:
     """"the small red car" → "la petite voiture rouge": the first adjective before the noun, the second after."""
-    g = generator
-    before = {a.en for a in g.ADJECTIVES if a.before_noun}
-    nouns_en = {n.en: n for n in g.NOUNS} | {n.en_pl: n for n in g.NOUNS}
+    lex = generator.vocabulary
+    before = {a.en for a in lex.ADJECTIVES if a.before_noun}
+    nouns_en = {n.en: n for n in lex.NOUNS} | {n.en_pl: n for n in lex.NOUNS}
     count = 0
     for en, fr, align in all_pairs(corpus):
         words, tokens, links = en.split(), tokenize(fr), parse_links(align)
         for k in range(len(words) - 2):
-            if words[k] in before and words[k + 1] in g.SECOND_ADJECTIVES and words[k + 2] in nouns_en:
+            if words[k] in before and words[k + 1] in generator.sampling.SECOND_ADJECTIVES and words[k + 2] in nouns_en:
                 fr_of = [[j for i, j in links if i == k + d] for d in range(3)]
                 assert len(fr_of[0]) == len(fr_of[1]) == 1, en
                 adj1, adj2, noun = fr_of[0][0], fr_of[1][0], fr_of[2][-1]  # a generic "les" also links to the noun
@@ -293,8 +342,8 @@ def test_two_prepositional_phrases_after_a_verb(corpus) -> None:
 
 
 def test_new_structures_build_with_exact_alignments(generator: ModuleType) -> None:
-    g = generator
-    NP, N, A, P = g.NP, g.NOUN, g.ADJECTIVE, g.PRONOUNS
+    g, lex = generator.sentences, generator.vocabulary  # the builders; the words
+    NP, N, A, P = generator.grammar.NP, lex.NOUN, lex.ADJECTIVE, generator.grammar.PRONOUNS
     cases = [
         (g.build_be_adjective(NP(N["car"], "some", True, A["small"], A["red"]), A["broken"], False),
          "some small red cars are broken", "de petites voitures rouges sont cassées", "0-0 1-1 2-3 3-2 4-4 5-5"),
@@ -328,7 +377,7 @@ def test_new_structures_build_with_exact_alignments(generator: ModuleType) -> No
 
 
 def test_adjectives_skip_the_nouns_they_would_make_an_idiom_with(generator: ModuleType) -> None:
-    A = generator.ADJECTIVE
+    A = generator.vocabulary.ADJECTIVE
     for noun in ("brother", "sister", "uncle", "aunt", "man", "friend", "teacher", "doctor"):
         assert noun in A["tall"].not_before
     for noun in ("sister", "man", "woman"):

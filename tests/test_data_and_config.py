@@ -7,7 +7,9 @@ import random
 import pytest
 
 from seq2seq_cli.config import load_config, unused_settings
-from seq2seq_cli.data import Example, Vocab, bucketed_batches, collate, read_pairs, tokenize
+from seq2seq_cli.data.batches import Example, bucketed_batches, collate
+from seq2seq_cli.data.corpora import read_pairs
+from seq2seq_cli.data.text import Vocab, tokenize
 from seq2seq_cli.errors import ConfigError
 from tests.conftest import ROOT
 

@@ -139,7 +139,7 @@ def test_mixed_precision_trains_on_the_cpu(tmp_path, precision):
 
 def test_training_on_cuda_keeps_attention_off_cudnns_per_shape_kernel(monkeypatch):
     """bench/GPU.md: with cuDNN's attention kernel the Transformer trained 4.4x slower in bf16 on an H200."""
-    from seq2seq_cli.distributed import resolve_device
+    from seq2seq_cli.training.distributed import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     was = torch.backends.cuda.cudnn_sdp_enabled()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from seq2seq_cli import doctor
+from seq2seq_cli.training import doctor
 from tests.conftest import run_cli
 
 
@@ -55,7 +55,7 @@ def test_a_corpus_too_big_for_the_memory_is_a_warning(tmp_path):
 
 def test_doctor_says_auto_keeps_float32_on_a_gpu_even_beside_amx():
     """The H200's host has AMX, but training runs on the GPU, where auto does not measure bf16."""
-    from seq2seq_cli.doctor import _auto_precision
+    from seq2seq_cli.training.doctor import _auto_precision
 
     assert _auto_precision("cuda", ["amx_bf16"]).startswith("fp32")
     assert _auto_precision("cpu", ["amx_bf16"]).startswith("bf16 or fp32")

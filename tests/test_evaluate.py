@@ -8,10 +8,11 @@ import re
 import pytest
 import torch
 
-from seq2seq_cli.data import detokenize, tokenize
+from seq2seq_cli.data.alignments import read_alignments
+from seq2seq_cli.data.text import detokenize, tokenize
+from seq2seq_cli.decoding.translator import replace_unknown
 from seq2seq_cli.errors import DataError
-from seq2seq_cli.evaluate import alignment_scores, read_alignments
-from seq2seq_cli.translator import replace_unknown
+from seq2seq_cli.evaluation import alignment_scores
 from tests.conftest import SEED_PAIRS, run_cli
 from tests.test_bad_input import assert_one_line_error
 
@@ -62,7 +63,7 @@ def test_detokenize_undoes_tokenize(text):
 
 
 def test_evaluate_scores_a_run_and_its_attention(seed_run, runs_dir, tmp_path, monkeypatch):
-    from seq2seq_cli.translator import Translator
+    from seq2seq_cli.decoding.translator import Translator
 
     real_reading = Translator.read_references
 
@@ -169,7 +170,7 @@ def test_greedy_and_beam_both_translate_the_seed_pairs(seed_run, runs_dir, beam)
 
 def test_without_unk_replace_an_unknown_word_stays_unk(tmp_path):
     """Names seen once are <unk> (data.min_freq: 2): the model learns to write <unk> where a name goes."""
-    from seq2seq_cli.translator import Translator
+    from seq2seq_cli.decoding.translator import Translator
 
     data = tmp_path / "names.tsv"
     people = [("i", "je")] * 3 + [("you", "tu")] * 3
@@ -192,7 +193,7 @@ def test_wmt_recipe_bleu_by_hand():
     BLEU = (7/8 · 5/7 · 3/6 · 1/5)^(1/4) = (1/16)^(1/4) = 0.5."""
     from sacrebleu.metrics import BLEU
 
-    from seq2seq_cli.evaluate import wmt_bleu
+    from seq2seq_cli.evaluation import wmt_bleu
 
     hypothesis, reference = "Le petit chat est sur le tapis.", "le petit chat est sous le tapis ."
     score, signature = wmt_bleu([hypothesis], [reference], "fr")

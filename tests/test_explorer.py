@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from seq2seq_cli import runs
-from seq2seq_cli.explorer import Run, decode_map, encode_map, translations_document
-from seq2seq_cli.translator import Translator
+from seq2seq_cli.decoding.translator import Translator
+from seq2seq_cli.viz.explorer import Run, translations_document
+from seq2seq_cli.viz.maps import decode_map, encode_map
 from tests.conftest import SEED_PAIRS, run_cli
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from seq2seq_cli.translator import Translator
+from seq2seq_cli.decoding.translator import Translator
 from tests.browser import browser, network_log, page  # noqa: F401  (fixtures)
 from tests.conftest import SEED_PAIRS, run_cli
 from tests.test_explorer import page_document
@@ -172,7 +172,7 @@ def test_the_training_slider_replays_the_probes(seed_run, tmp_path, page, networ
     open_page(page, path, network_log)
     training = page_document(path)["training"]
     slider = page.locator("input[type=range][data-testid=training-slider]")
-    from seq2seq_cli.explorer import decode_map
+    from seq2seq_cli.viz.maps import decode_map
 
     for index in (0, 9, len(training["validations"]) - 1):
         slider.fill(str(index))

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from seq2seq_cli.errors import S2SError
-from seq2seq_cli.page import document_json, render_page, write_page
+from seq2seq_cli.viz.page import document_json, render_page, write_page
 
 # The browser fixtures, bound here so that pytest finds them for this module.
 browser, network_log, page = support.browser, support.network_log, support.page
@@ -469,5 +469,5 @@ def test_an_unwritable_path_is_a_one_line_error(tmp_path):
 
 
 def test_the_page_module_does_not_import_torch():
-    probe = "import sys, seq2seq_cli.page; sys.exit('torch' in sys.modules)"
+    probe = "import sys, seq2seq_cli.viz.page; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], check=False).returncode == 0

@@ -21,9 +21,10 @@ import pytest
 import torch
 
 import seq2seq_cli as s2s
-from seq2seq_cli import finetune, runs
-from seq2seq_cli.config import Config, ModelConfig
+from seq2seq_cli import runs
+from seq2seq_cli.config import Config, ModelConfig, load_run_config
 from seq2seq_cli.errors import ConfigError
+from seq2seq_cli.training import finetune
 from tests.conftest import ROOT, run_cli, train_seed_run
 from tests.test_bad_input import assert_one_line_error
 
@@ -107,7 +108,7 @@ def test_fine_tuning_learns_the_new_pattern_and_keeps_the_old(corpus, parent, ru
                      r"read as <unk> \(2 distinct: do(es)? ×\d+, do(es)? ×\d+\)", result.stdout), result.stdout
     assert re.search(r"target: 0 of [\d,]+ training tokens \(0\.0%\) unknown", result.stdout), result.stdout
 
-    saved, parent_config = runs.load_run_config(child), runs.load_run_config(parent)
+    saved, parent_config = load_run_config(child), load_run_config(parent)
     assert saved.train.init_from == str(parent)  # the new run records its parent
     assert (saved.model, saved.decode, saved.data.max_len) == (parent_config.model, parent_config.decode, 12)  # inherited
     for name in (runs.SOURCE_VOCAB, runs.TARGET_VOCAB):  # the parent's vocabularies, copied
@@ -158,7 +159,7 @@ def test_frozen_weights_stay_the_parents_and_a_fine_tuned_run_resumes_exactly_wi
     assert "warning: data.min_freq: 3 ignored: fine-tuning keeps the vocabulary of" in result.stdout
     assert re.search(r"training [\d,]+ of [\d,]+ parameters; frozen: encoder", result.stdout)
     cut = runs_here / "cut"
-    assert runs.load_run_config(cut).data.min_freq == 1  # the setting the vocabulary was built with
+    assert load_run_config(cut).data.min_freq == 1  # the setting the vocabulary was built with
     monkeypatch.undo()
     shutil.rmtree(base)  # the run folder is self-contained: resuming never reads the parent
 
@@ -221,7 +222,7 @@ def test_a_sentencepiece_parent_hands_down_its_models(tmp_path):
     assert "warning: data.vocab_size: 30 ignored" in result.stdout
     for name in ("spm.src.model", "spm.tgt.model", runs.SOURCE_VOCAB, runs.TARGET_VOCAB):
         assert (tmp_path / "tune" / name).read_bytes() == (parent / name).read_bytes()
-    assert runs.load_run_config(tmp_path / "tune").data.vocab_size == 20
+    assert load_run_config(tmp_path / "tune").data.vocab_size == 20
     pieces = [s2s.load(run).translate("i am a student")[0].source_tokens for run in (parent, tmp_path / "tune")]
     assert pieces[0] == pieces[1] and len(pieces[0]) > 4  # read in the parent's pieces
 

@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from seq2seq_cli import runs
-from seq2seq_cli.config import ParallelFiles, load_config, save_config, unused_settings
-from seq2seq_cli.corpora import Pair, read_pairs, read_parallel
+from seq2seq_cli.config import ParallelFiles, load_config, load_run_config, save_config, unused_settings
+from seq2seq_cli.data.corpora import Pair, read_pairs, read_parallel
+from seq2seq_cli.data.prepare import check_fingerprints, data_fingerprints, read_training_pairs
 from seq2seq_cli.errors import ConfigError, DataError
-from seq2seq_cli.prepare import check_fingerprints, data_fingerprints, read_training_pairs
 from tests.conftest import ROOT, SEED_PAIRS, run_cli
 from tests.test_bad_input import assert_one_line_error
 
@@ -130,7 +130,7 @@ def test_training_from_parallel_files_through_the_cli(tmp_path):
                    f"data.val.source={files['en']}", f"data.val.target={files['fr']}")
     assert result.exit_code == 0, result.output
     run_dir = tmp_path / "runs" / "seed"
-    assert runs.load_run_config(run_dir).data.train == ParallelFiles(str(files["en"]), str(files["fr"]))
+    assert load_run_config(run_dir).data.train == ParallelFiles(str(files["en"]), str(files["fr"]))
     data_files = runs.load_checkpoint(run_dir / runs.LAST)["trainer"]["data_files"]
     assert set(data_files) == {"data.train.source", "data.train.target", "data.val.source", "data.val.target"}
     # a run trained without languages cannot pick a JSON Lines file's sides: it says so in one line

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seq2seq_cli.config import load_config
-from seq2seq_cli.data import read_pairs, tokenize
+from seq2seq_cli.data.corpora import read_pairs
+from seq2seq_cli.data.text import tokenize
 from seq2seq_cli.errors import S2SError
 from tests.conftest import run_cli
 
@@ -52,7 +53,7 @@ def test_the_config_loader_takes_any_bytes(tmp_path, content):
 
 @pytest.fixture(scope="module")
 def translator(seed_run):
-    from seq2seq_cli.translator import Translator
+    from seq2seq_cli.decoding.translator import Translator
 
     return Translator.from_run(seed_run).with_decoding(max_input_len=64)
 

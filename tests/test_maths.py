@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seq2seq_cli.attention import masked_softmax
 from seq2seq_cli.config import ModelConfig
-from seq2seq_cli.data import Vocab, pad_sources
-from seq2seq_cli.model import build_model
-from seq2seq_cli.search import greedy_search, max_output_lengths
+from seq2seq_cli.data.batches import pad_sources
+from seq2seq_cli.data.text import Vocab
+from seq2seq_cli.decoding.search import greedy_search, max_output_lengths
+from seq2seq_cli.models.attention import masked_softmax
+from seq2seq_cli.models.seq2seq import build_model
 
 ATTENTION_TYPES = ["bahdanau", "luong-dot", "luong-general", "location"]
 VOCAB = 23
@@ -117,7 +118,7 @@ def test_location_attention_refuses_input_wider_than_its_width():
 @pytest.mark.parametrize("attention", ATTENTION_TYPES)
 @pytest.mark.parametrize("alpha", [0.0, 1.0])
 def test_beam_size_one_equals_greedy(attention, alpha):
-    from seq2seq_cli.search import beam_search
+    from seq2seq_cli.decoding.search import beam_search
 
     model = tiny_model(attention)
     src, lengths = pad_sources(random_sentences(8, seed=7))
@@ -136,7 +137,7 @@ def _exhaustive_best(model, sentence, limit, alpha):
     """Every output of at most ``limit`` words, scored one by one: the true best under the penalty."""
     import itertools
 
-    from seq2seq_cli.search import length_penalty
+    from seq2seq_cli.decoding.search import length_penalty
 
     src, lengths = pad_sources([sentence])
     memory, state = model.encode(src, lengths)
@@ -154,7 +155,7 @@ def _exhaustive_best(model, sentence, limit, alpha):
 
 
 def test_a_beam_as_wide_as_the_search_space_finds_the_true_best():
-    from seq2seq_cli.search import beam_search
+    from seq2seq_cli.decoding.search import beam_search
 
     torch.manual_seed(1)
     config = ModelConfig(attention="bahdanau", embed_dim=8, hidden_size=8, bidirectional=False, dropout=0.0)
@@ -180,7 +181,7 @@ def test_adaptive_output_is_a_distribution_and_its_training_loss_matches_what_se
 
 
 def test_adaptive_output_beam_size_one_equals_greedy():
-    from seq2seq_cli.search import beam_search
+    from seq2seq_cli.decoding.search import beam_search
 
     torch.manual_seed(0)
     config = ModelConfig(embed_dim=12, hidden_size=16, dropout=0.0, output="adaptive", adaptive_cutoffs=[8, 16])
@@ -192,7 +193,7 @@ def test_adaptive_output_beam_size_one_equals_greedy():
 
 
 def test_beam_returns_n_best_sorted_and_batched_equals_alone():
-    from seq2seq_cli.search import beam_search
+    from seq2seq_cli.decoding.search import beam_search
 
     model = tiny_model("luong-general")
     sentences = random_sentences(6, seed=11)
@@ -213,7 +214,7 @@ def test_the_fused_training_loss_has_the_plain_loss_and_gradients(label_smoothin
     """Training's chunked output layer + cross-entropy computes what F.cross_entropy over full logits does."""
     import torch.nn.functional as F
 
-    from seq2seq_cli import output
+    from seq2seq_cli.models import output
 
     monkeypatch.setattr(output, "LOSS_CHUNK_ELEMENTS", 7 * VOCAB)  # 3 chunks, the last one short
     torch.manual_seed(0)
@@ -241,7 +242,7 @@ def test_the_fused_training_loss_has_the_plain_loss_and_gradients(label_smoothin
 
 
 def test_the_fused_adaptive_training_loss_has_the_plain_loss_and_gradients(monkeypatch):
-    from seq2seq_cli import output
+    from seq2seq_cli.models import output
 
     monkeypatch.setattr(output, "LOSS_CHUNK_ELEMENTS", 5 * VOCAB)  # several chunks per part
     torch.manual_seed(0)
@@ -268,7 +269,7 @@ def test_flop_counters_see_all_three_products_of_the_fused_loss():
     """bench/run.py's share of peak counts FLOPs with FlopCounterMode; it must see the weight gradient too."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from seq2seq_cli.output import SoftmaxOutput
+    from seq2seq_cli.models.output import SoftmaxOutput
 
     tokens, hidden = 30, 16
     out = SoftmaxOutput(hidden, VOCAB)
@@ -297,7 +298,7 @@ def packed_gru(rnn: torch.nn.GRU, inputs, h0, lengths):
 ])
 def test_the_training_gru_layer_has_nn_grus_outputs_and_gradients(bidirectional, layers, lengths, with_h0):
     """GRULayer (one autograd node per layer, a mask instead of packing) against nn.GRU on packed input."""
-    from seq2seq_cli.recurrence import run_gru_layers
+    from seq2seq_cli.models.recurrence import run_gru_layers
 
     torch.manual_seed(0)
     rnn = torch.nn.GRU(8, 16, layers, batch_first=True, bidirectional=bidirectional).double()
@@ -358,7 +359,7 @@ def test_flop_counters_see_the_gru_layers_products_as_nn_grus():
     """bench/run.py's share of peak counts FLOPs with FlopCounterMode: GRULayer's must be nn.GRU's."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from seq2seq_cli.recurrence import run_gru_layers
+    from seq2seq_cli.models.recurrence import run_gru_layers
 
     def flops(gru_fn, rnn, h0):
         inputs = torch.randn(4, 5, 32, requires_grad=True)
@@ -373,7 +374,7 @@ def test_flop_counters_see_the_gru_layers_products_as_nn_grus():
 
 
 def test_the_fused_loss_refuses_a_second_backward_instead_of_scaling_twice():
-    from seq2seq_cli.output import SoftmaxOutput
+    from seq2seq_cli.models.output import SoftmaxOutput
 
     out = SoftmaxOutput(16, VOCAB)
     loss = out.summed_nll(torch.randn(5, 16, requires_grad=True), torch.randint(0, VOCAB, (5,)))
@@ -383,7 +384,7 @@ def test_the_fused_loss_refuses_a_second_backward_instead_of_scaling_twice():
 
 
 def test_dropout_keeps_one_minus_p_of_the_units_scaled_and_its_gradient_uses_the_same_mask():
-    from seq2seq_cli.dropout import Dropout
+    from seq2seq_cli.models.dropout import Dropout
 
     torch.manual_seed(0)
     dropout = Dropout(0.3)
@@ -400,7 +401,7 @@ def test_dropout_keeps_one_minus_p_of_the_units_scaled_and_its_gradient_uses_the
 
 def test_training_attention_scores_have_the_plain_expressions_values_and_gradients():
     """Bahdanau attention's training path (``AdditiveScores``) computes v . tanh(q + k) and its gradients."""
-    from seq2seq_cli.attention import AdditiveScores, BahdanauAttention
+    from seq2seq_cli.models.attention import AdditiveScores, BahdanauAttention
 
     torch.manual_seed(0)
     queries = torch.randn(3, 4, 8, dtype=torch.float64, requires_grad=True)
@@ -427,7 +428,7 @@ def test_training_attention_scores_have_the_plain_expressions_values_and_gradien
 
 
 def test_training_attention_scores_refuse_a_second_backward():
-    from seq2seq_cli.attention import AdditiveScores
+    from seq2seq_cli.models.attention import AdditiveScores
 
     scores = AdditiveScores.apply(torch.randn(2, 3, 4, requires_grad=True), torch.randn(2, 5, 4), torch.randn(1, 4))
     scores.sum().backward(retain_graph=True)
@@ -439,7 +440,7 @@ def test_flop_counters_see_the_training_attention_scores_products_with_v():
     """bench/run.py's share of peak counts FLOPs: v . tanh(q + k) and v's gradient are 2 x 2 N h, N = b t s."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from seq2seq_cli.attention import AdditiveScores
+    from seq2seq_cli.models.attention import AdditiveScores
 
     queries, keys = torch.randn(2, 3, 8, requires_grad=True), torch.randn(2, 5, 8, requires_grad=True)
     with FlopCounterMode(display=False) as counter:

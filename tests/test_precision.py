@@ -7,8 +7,8 @@ import json
 import pytest
 import yaml
 
-from seq2seq_cli import precision
-from seq2seq_cli.doctor import has_amx
+from seq2seq_cli.system import has_amx
+from seq2seq_cli.training import precision
 from tests.conftest import run_cli
 
 

@@ -12,11 +12,10 @@ import pytest
 import torch
 from rich.console import Console
 
-from seq2seq_cli import cache
 from seq2seq_cli.config import load_config
-from seq2seq_cli.data import collate
-from seq2seq_cli.dataset import bucketed_order
-from seq2seq_cli.prepare import prepare_data
+from seq2seq_cli.data import cache
+from seq2seq_cli.data.batches import bucketed_order, collate
+from seq2seq_cli.data.prepare import prepare_data
 from tests.conftest import ROOT, SEED_PAIRS, run_cli
 from tests.test_bad_input import assert_one_line_error
 

@@ -67,8 +67,8 @@ def uninterrupted(tmp_path_factory, train_command) -> Path:
 
 def steps_in_first_epoch(command: list[str]) -> int:
     from seq2seq_cli.config import load_config
-    from seq2seq_cli.data import bucketed_batches
-    from seq2seq_cli.prepare import prepare_data
+    from seq2seq_cli.data.batches import bucketed_batches
+    from seq2seq_cli.data.prepare import prepare_data
 
     config = load_config(ROOT / "configs/default.yaml", command[command.index("--set") + 1::2])
     return len(bucketed_batches(prepare_data(config).train, config.train.batch_size, rng=None))
@@ -182,7 +182,7 @@ def test_an_unwritable_runs_folder_is_a_clear_error(tmp_path):
 
 
 def test_a_non_finite_loss_stops_and_names_the_step_without_touching_saved_weights(tmp_path, monkeypatch):
-    from seq2seq_cli import training
+    from seq2seq_cli.training import trainer as training
 
     real_loss, calls = training.batch_loss, []
 
@@ -201,7 +201,7 @@ def test_a_non_finite_loss_stops_and_names_the_step_without_touching_saved_weigh
 
 
 def test_non_finite_batches_can_be_skipped(tmp_path, monkeypatch):
-    from seq2seq_cli import training
+    from seq2seq_cli.training import trainer as training
 
     real_loss, calls = training.batch_loss, []
 
@@ -258,7 +258,7 @@ def test_a_checkpoint_from_an_incompatible_version_is_a_clear_error(seed_run, tm
 
 
 def test_translate_never_reads_a_half_written_checkpoint(train_command, tmp_path):
-    from seq2seq_cli.translator import Translator
+    from seq2seq_cli.decoding.translator import Translator
 
     command = train_command(tmp_path, "train.validate_every=5", "train.epochs=8")
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -20,8 +20,8 @@ from tests.test_bad_input import assert_one_line_error
 pytest.importorskip("fastapi", reason='the serve extra: pip install "s2s[serve]"')
 from fastapi.testclient import TestClient  # noqa: E402
 
-from seq2seq_cli.serve import ServeSettings, create_app  # noqa: E402
-from seq2seq_cli.translator import Translator  # noqa: E402
+from seq2seq_cli.decoding.translator import Translator  # noqa: E402
+from seq2seq_cli.serve.app import ServeSettings, create_app  # noqa: E402
 
 
 @pytest.fixture(scope="module")

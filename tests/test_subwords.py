@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from seq2seq_cli import plot
+from seq2seq_cli.decoding.translator import Translator
 from seq2seq_cli.errors import DataError
-from seq2seq_cli.translator import Translator
+from seq2seq_cli.viz import plot
 from tests.conftest import run_cli, train_seed_run
 from tests.test_bad_input import assert_one_line_error
 

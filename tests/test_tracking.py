@@ -15,10 +15,9 @@ import pytest
 from PIL import Image
 
 from seq2seq_cli import runs
-from seq2seq_cli.catalog import validation_curves
-from seq2seq_cli.plot import CURVES_SIZE, comparison_figure
-from seq2seq_cli.probes import read_probes
-from seq2seq_cli.tracking import CELL, SCALARS, TENSORBOARD_DIR
+from seq2seq_cli.training.tracking import CELL, SCALARS, TENSORBOARD_DIR
+from seq2seq_cli.viz.plot import CURVES_SIZE, comparison_figure, validation_curves
+from seq2seq_cli.viz.probes import read_probes
 from tests.conftest import ROOT, run_cli, train_seed_run
 from tests.test_bad_input import assert_one_line_error
 

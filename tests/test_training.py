@@ -54,7 +54,7 @@ def test_keep_best_n_checkpoints(tmp_path):
 
 def test_learning_rate_halves_only_when_the_score_stops_rising():
     from seq2seq_cli.config import TrainConfig
-    from seq2seq_cli.scoreboard import plateau_scheduler
+    from seq2seq_cli.training.scoreboard import plateau_scheduler
 
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     scheduler = plateau_scheduler(optimizer, TrainConfig(lr_decay=0.5, lr_patience=1))
@@ -85,7 +85,7 @@ def test_adaptive_softmax_learns_the_seed_pairs_and_translates_through_the_same_
 def test_compile_trains_through_the_compiled_module(tmp_path, monkeypatch):
     """torch.compile is called on the model and every training step runs the graphs it traced
     (a counting backend stands in for inductor: the same tracing, none of its minutes)."""
-    from seq2seq_cli.model import Seq2Seq
+    from seq2seq_cli.models.seq2seq import Seq2Seq
 
     real_compile, compiled, graph_calls = torch.compile, [], []
 
@@ -122,7 +122,7 @@ def test_teacher_forcing_below_one_changes_training_and_the_seed_repeats_it(tmp_
 
 
 def test_without_teacher_forcing_the_decoder_reads_its_own_guesses():
-    from seq2seq_cli.data import pad_sources
+    from seq2seq_cli.data.batches import pad_sources
     from tests.test_maths import VOCAB, random_sentences, tiny_model
 
     model = tiny_model("bahdanau")
@@ -190,7 +190,7 @@ def test_a_time_budget_ends_the_cosine_schedule_at_the_floor_not_mid_flight(tmp_
 
 def test_budget_schedule_progress_is_whichever_budget_runs_out_first():
     from seq2seq_cli.config import TrainConfig
-    from seq2seq_cli.schedules import BudgetSchedule
+    from seq2seq_cli.training.schedules import BudgetSchedule
 
     settings = TrainConfig(lr_schedule="cosine", lr=1.0, min_lr=0.0, warmup_steps=10)
     schedule = BudgetSchedule(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), settings, 1000, 60.0)

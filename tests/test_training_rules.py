@@ -30,7 +30,7 @@ def metrics(run_dir: Path) -> list[dict]:
 
 def poison_training_batches(monkeypatch, which) -> None:
     """Training batches (not validation ones) whose call number ``which`` accepts get an infinite loss."""
-    from seq2seq_cli import training
+    from seq2seq_cli.training import trainer as training
 
     real_loss, calls = training.batch_loss, []
 
@@ -64,7 +64,7 @@ def record(step: int, bleu: float) -> dict:
 
 
 def test_a_tie_is_not_an_improvement_and_the_earlier_validation_stays_best():
-    from seq2seq_cli.scoreboard import Scoreboard
+    from seq2seq_cli.training.scoreboard import Scoreboard
 
     board = Scoreboard("bleu", keep_best=2, patience=3)
     verdicts = [board.add(record(step, bleu)) for step, bleu in [(1, 10.0), (2, 12.0), (3, 12.0), (4, 11.0), (5, 12.0)]]
@@ -80,7 +80,7 @@ def test_a_tie_is_not_an_improvement_and_the_earlier_validation_stays_best():
 
 
 def test_lower_is_better_for_loss_and_a_tie_keeps_the_earlier():
-    from seq2seq_cli.scoreboard import Scoreboard
+    from seq2seq_cli.training.scoreboard import Scoreboard
 
     board = Scoreboard("loss")
     losses = [2.0, 1.5, 1.5, 1.6]
@@ -91,7 +91,7 @@ def test_lower_is_better_for_loss_and_a_tie_keeps_the_earlier():
 def test_the_plateau_schedule_counts_a_tie_as_no_improvement_for_a_loss_too():
     """ReduceLROnPlateau's default relative threshold, on -loss (negative), took a tie for a gain."""
     from seq2seq_cli.config import TrainConfig
-    from seq2seq_cli.scoreboard import plateau_scheduler
+    from seq2seq_cli.training.scoreboard import plateau_scheduler
 
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     scheduler = plateau_scheduler(optimizer, TrainConfig(lr_decay=0.5, lr_patience=1))
@@ -116,7 +116,7 @@ def test_equal_validations_keep_the_first_as_best_pt_and_in_the_final_message(tm
 
 def interrupted_run(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
     """A seed run on a copy of the data, stopped by SIGINT during its third step."""
-    from seq2seq_cli import training
+    from seq2seq_cli.training import trainer as training
 
     data = tmp_path / "seed.tsv"
     data.write_bytes((ROOT / "data" / "seed.tsv").read_bytes())

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from seq2seq_cli.config import ModelConfig
-from seq2seq_cli.data import pad_sources
-from seq2seq_cli.model import build_model
-from seq2seq_cli.search import beam_search, greedy_search, max_output_lengths
+from seq2seq_cli.data.batches import pad_sources
+from seq2seq_cli.decoding.search import beam_search, greedy_search, max_output_lengths
+from seq2seq_cli.models.seq2seq import build_model
 from tests.conftest import SEED_PAIRS, run_cli
 
 VOCAB = 29
@@ -123,8 +123,8 @@ HEADS = {
 
 @pytest.mark.parametrize("layer,head", HEADS)
 def test_attend_draws_the_head_it_is_asked_for(transformer_run, tmp_path, monkeypatch, layer, head):
-    from seq2seq_cli import plot
-    from seq2seq_cli.translator import Translator
+    from seq2seq_cli.decoding.translator import Translator
+    from seq2seq_cli.viz import plot
 
     drawn = []
     monkeypatch.setattr(plot, "plot_attention", lambda source, output, weights, *rest: drawn.append(weights))
@@ -140,8 +140,8 @@ def test_attend_draws_the_head_it_is_asked_for(transformer_run, tmp_path, monkey
 
 
 def test_attend_grid_draws_every_head_of_the_layer(transformer_run, tmp_path, monkeypatch):
-    from seq2seq_cli import plot
-    from seq2seq_cli.translator import Translator
+    from seq2seq_cli.decoding.translator import Translator
+    from seq2seq_cli.viz import plot
 
     drawn = []
     monkeypatch.setattr(plot, "_plot_heads", lambda source, output, weights, *rest: drawn.append(weights))

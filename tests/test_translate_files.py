@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from seq2seq_cli import streams
+from seq2seq_cli.decoding import streams
 from tests.conftest import ROOT, SEED_PAIRS, run_cli
 from tests.test_bad_input import assert_one_line_error
 
@@ -56,7 +56,7 @@ def test_nbest_numbers_run_on_across_chunks(seed_run, tmp_path):
 
 def test_a_chunk_is_written_before_the_next_is_read(seed_run):
     """Constant memory: the lines held are one chunk's, whatever the file's length."""
-    from seq2seq_cli.translator import Translator, render_lines
+    from seq2seq_cli.decoding.translator import Translator, render_lines
 
     consumed, seen_at_write = [], []
 

@@ -1,0 +1,218 @@
+"""``s2s attend``: attention as a picture, an interactive explorer page, a terminal table, or over training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from seq2seq_cli.cli.app import app
+from seq2seq_cli.cli.common import input_lines, stderr, stdout, user_errors, warn
+from seq2seq_cli.cli.options import DEFAULT_SENTENCE, BeamOption, RunsDirOption
+from seq2seq_cli.errors import S2SError
+
+ATTEND_TYPES = (".png", ".svg", ".pdf", ".html", ".gif")
+
+TextArgument = Annotated[
+    Optional[str],
+    typer.Argument(help=f"Sentence whose attention to show, or - for one a line from stdin. [default: {DEFAULT_SENTENCE!r}]"),
+]
+InputOption = Annotated[
+    Optional[Path], typer.Option("--input", "-i", help="Sentences, one a line (with --align: pairs, TSV or .jsonl).")
+]
+OutOption = Annotated[
+    Optional[Path],
+    typer.Option("--out", "-o", help="Picture (.png .svg .pdf), explorer page (.html); with --over-training .html or .gif. "
+                 "[default: attention.png]"),
+]
+TextOption = Annotated[bool, typer.Option("--text", help="Print the matrix as a coloured table in the terminal.")]
+StyleOption = Annotated[
+    Optional[str], typer.Option("--style", help="Pictures: grid (dark, cell borders) or annotated (light, weights printed).")
+]
+LayerOption = Annotated[
+    Optional[int], typer.Option("--layer", help="Multi-head models: which decoder layer. [default: the last]")
+]
+HeadOption = Annotated[Optional[int], typer.Option("--head", help="Multi-head models: which head. [default: their average]")]
+GridOption = Annotated[bool, typer.Option("--grid", help="Multi-head models: every head of the layer in one image.")]
+PiecesOption = Annotated[bool, typer.Option("--pieces", help="Subword models: show the pieces, not whole words.")]
+NbestOption = Annotated[
+    int, typer.Option("--nbest", min=1, help=".html: show the N best hypotheses, each with its attention.")
+]
+GoldOption = Annotated[
+    Optional[Path],
+    typer.Option("--align", help=".html: gold alignments (Pharaoh) of the --input pairs, drawn on the grid, with each AER."),
+]
+OverTrainingOption = Annotated[
+    bool, typer.Option("--over-training", help="The run's probe sentences at every validation (.html slider or .gif).")
+]
+RunsOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--run", help="Run folder or name inside --runs-dir; repeat to compare runs (.html). [default: newest run]"),
+]
+
+
+@app.command()
+def attend(
+    text: TextArgument = None,
+    input_file: InputOption = None,
+    out: OutOption = None,
+    as_text: TextOption = False,
+    style: StyleOption = None,
+    layer: LayerOption = None,
+    head: HeadOption = None,
+    grid: GridOption = False,
+    pieces: PiecesOption = False,
+    beam: BeamOption = None,
+    nbest: NbestOption = 1,
+    align: GoldOption = None,
+    over_training: OverTrainingOption = False,
+    run: RunsOption = None,
+    runs_dir: RunsDirOption = Path("runs"),
+) -> None:
+    """Show attention: a heatmap picture, an interactive [bold].html[/] explorer, or a table in the terminal."""
+    with user_errors():
+        from seq2seq_cli.runs import find_run
+
+        out, kind = _output(out, as_text)
+        if over_training:
+            _check_over_training_options(kind, text, input_file, as_text, nbest, align, beam, run)
+            return _attend_over_training(find_run(run[0] if run else None, runs_dir), out, kind)
+        if kind == ".gif":
+            raise S2SError(f"{out}: a .gif shows attention over training: add --over-training, or use .png or .html")
+        run_dirs = [find_run(name, runs_dir) for name in (run or [None])]
+        lines = _attend_lines(text, input_file, align)
+        if kind == ".html":
+            if style is not None or grid or layer is not None or head is not None:
+                raise S2SError("--style, --layer, --head and --grid choose one picture; the .html page has pickers for them")
+            return _attend_page(run_dirs, lines, out, beam, nbest, pieces, input_file, align)
+        _check_one_picture(lines, run_dirs, nbest, align, as_text, out)
+        _attend_picture(run_dirs[0], lines, out, as_text, style or "grid", layer, head, grid, pieces, beam)
+
+
+def _output(out: Optional[Path], as_text: bool) -> tuple[Optional[Path], Optional[str]]:
+    """Where the picture or page goes (attention.png unless --text alone) and its kind, checked before any work."""
+    from seq2seq_cli.viz.plot import check_image_path
+
+    out = out if out is not None or as_text else Path("attention.png")
+    if out is not None:
+        check_image_path(out, ATTEND_TYPES)
+    return out, out.suffix.lower() if out is not None else None
+
+
+def _check_over_training_options(kind, text, input_file, as_text, nbest, align, beam, run) -> None:
+    if kind not in (".html", ".gif"):
+        raise S2SError("--over-training writes a page or an animation: give --out FILE.html or --out FILE.gif")
+    given = [name for name, used in (("a sentence", text is not None), ("--input", input_file is not None), ("--text", as_text),
+                                     ("--nbest", nbest > 1), ("--align", align is not None), ("--beam", beam is not None),
+                                     ("a second --run", run is not None and len(run) > 1)) if used]
+    if given:
+        raise S2SError(f"--over-training shows the probe sentences the run kept while it trained: drop {', '.join(given)}")
+
+
+def _attend_lines(text: Optional[str], input_file: Optional[Path], align: Optional[Path]) -> list[str]:
+    """The sentences to show; with --align, the --input file is read as source<TAB>reference pairs."""
+    if align is not None and input_file is None:
+        raise S2SError("--align needs --input FILE: the source<TAB>reference pairs its links belong to")
+    if input_file is not None and align is not None:
+        if text is not None:
+            raise S2SError("give a sentence or --input FILE, not both")
+        return []  # read as pairs by the page builder
+    lines = input_lines(DEFAULT_SENTENCE if text is None and input_file is None else text, input_file)
+    lines = [line for line in lines if line.strip()] if input_file is not None or text == "-" else lines
+    if not lines:
+        raise S2SError(f"{input_file or 'stdin'}: no sentences to show")
+    return lines
+
+
+def _check_one_picture(
+    lines: list[str], run_dirs: list[Path], nbest: int, align: Optional[Path], as_text: bool, out: Optional[Path]
+) -> None:
+    what = "a picture" if not as_text else "--text"
+    if len(run_dirs) > 1:
+        raise S2SError(f"{what} shows one run: compare runs with --out FILE.html")
+    if nbest > 1:
+        raise S2SError(f"{what} shows the best translation: see the --nbest hypotheses with --out FILE.html")
+    if align is not None:
+        raise S2SError(f"{what} cannot draw gold links: use --out FILE.html with --align")
+    if len(lines) > 1 and (not as_text or out is not None):
+        raise S2SError(f"a picture shows one sentence, not {len(lines)}: use --out FILE.html (or --text alone)")
+
+
+def _attend_picture(run_dir: Path, lines: list[str], out: Optional[Path], as_text: bool, style: str,
+                    layer: Optional[int], head: Optional[int], grid: bool, pieces: bool, beam: Optional[int]) -> None:
+    """The best translation of each sentence as a picture (one sentence) and/or coloured tables."""
+    if style not in ("grid", "annotated"):
+        raise S2SError(f"--style must be grid or annotated, got {style!r}")
+    from seq2seq_cli.decoding.translator import Translator, translate_lines
+    from seq2seq_cli.viz.plot import attention_table, chosen_map, plot_translation
+
+    translator = Translator.from_run(run_dir).with_decoding(beam_size=beam, n_best=1)
+    warn_line = stderr().print
+    outputs = translate_lines(translator, lines, lambda message: warn_line(f"[yellow]warning:[/] {message}"), len(lines) > 1)
+    for candidates in outputs:
+        translation = candidates[0]
+        if out is not None:
+            plot_translation(translation, out, style, layer, head, grid, pieces)
+        typer.echo(translation.text)
+        if as_text:
+            shown = translation if pieces else translation.by_words()
+            weights, title = chosen_map(shown, layer, head)
+            stdout().print(attention_table(shown.source, shown.steps, weights, title))
+    if out is not None:
+        stderr().print(f"wrote {out}")
+
+
+def _attend_page(run_dirs: list[Path], lines: list[str], out: Path, beam: Optional[int], nbest: int, pieces: bool,
+                 input_file: Optional[Path], align: Optional[Path]) -> None:
+    """The interactive explorer: every sentence, every run, the n-best, gold links when given."""
+    from seq2seq_cli.data.alignments import read_alignments
+    from seq2seq_cli.data.corpora import read_pairs
+    from seq2seq_cli.viz.explorer import Run, run_names, translations_document
+    from seq2seq_cli.viz.page import write_page
+
+    runs_to_show = [Run.load(d, name, beam_size=beam, n_best=nbest) for d, name in zip(run_dirs, run_names(run_dirs))]
+    pairs = gold = None
+    if align is not None:
+        data = runs_to_show[0].translator.config.data  # a .jsonl file's sides are the first run's languages
+        pairs = read_pairs(input_file, (data.source_lang, data.target_lang))
+        gold = read_alignments(align, len(pairs))
+        lines = [pair.source for pair in pairs]
+    for shown in runs_to_show:  # every sentence must suit every run: one error naming the line, before any work
+        _check_lines(shown, lines, numbered=input_file is not None or len(lines) > 1)
+    document = translations_document(runs_to_show, lines, pieces, pairs, gold, data=input_file or "input")
+    write_page(document, out)
+    for shown, view in zip(runs_to_show, zip(*(s["views"] for s in document["sentences"]))):
+        unknown = sorted({word for v in view for word in v["unknown"]})
+        if unknown:
+            warn(f"{shown.name}: unknown words read as <unk>: {', '.join(unknown)}")
+    size = out.stat().st_size / 1024
+    stderr().print(f"wrote {out} ({len(lines)} sentence{'s' * (len(lines) != 1)}, {len(runs_to_show)} run"
+                   f"{'s' * (len(runs_to_show) != 1)}, {size:,.0f} KB)")
+
+
+def _check_lines(shown, lines: list[str], numbered: bool) -> None:
+    from seq2seq_cli.decoding.translator import line_tokens
+    from seq2seq_cli.errors import DataError
+
+    for number, line in enumerate(lines, 1):
+        try:
+            line_tokens(shown.translator, line, number, numbered)
+        except DataError as exc:
+            raise DataError(f"{shown.name}: {exc}") from None
+
+
+def _attend_over_training(run_dir: Path, out: Path, kind: str) -> None:
+    from seq2seq_cli.viz.explorer import training_document
+
+    document = training_document(run_dir, run_dir.name)
+    training = document["training"]
+    if kind == ".gif":
+        from seq2seq_cli.viz.plot import animate_training
+
+        animate_training(training, out)
+    else:
+        from seq2seq_cli.viz.page import write_page
+
+        write_page(document, out)
+    stderr().print(f"wrote {out}: {len(training['probes'])} probe sentences over {len(training['validations'])} validations")

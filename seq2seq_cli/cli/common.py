@@ -1,0 +1,94 @@
+"""What every command does the same way: one-line user errors, warnings, writing lines, decode settings."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from seq2seq_cli.errors import S2SError
+
+
+def stderr():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def stdout():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn an ``S2SError`` into one red line on stderr and exit code 2 (no traceback)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        stderr().print("[yellow]stopped:[/] interrupted")
+        raise typer.Exit(130) from None
+    except S2SError as exc:
+        from rich.markup import escape
+
+        colour = "red" if exc.label == "error" else "yellow"
+        stderr().print(f"[{colour}]{exc.label}:[/] {escape(str(exc))}")
+        raise typer.Exit(exc.exit_code) from None
+
+
+def warn(message: str) -> None:
+    from rich.markup import escape
+
+    stderr().print(f"[yellow]warning:[/] {escape(message)}")
+
+
+def input_lines(text: Optional[str], input_file: Optional[Path]) -> list[str]:
+    """A sentence, ``-`` for stdin's lines, or a UTF-8 file's lines."""
+    if text is not None and input_file is not None:
+        raise S2SError("give a sentence or --input FILE, not both")
+    if input_file is not None:
+        try:
+            return input_file.read_text(encoding="utf-8-sig").splitlines()
+        except FileNotFoundError:
+            raise S2SError(f"{input_file}: no such file") from None
+        except UnicodeDecodeError as exc:
+            raise S2SError(f"{input_file}: not valid UTF-8 (byte {exc.start})") from None
+    if text == "-":
+        return sys.stdin.read().splitlines()
+    if text is None:
+        raise S2SError("nothing to translate: give a sentence, - for stdin, or --input FILE")
+    return [text]
+
+
+def write_lines(lines: list[str], output_file: Optional[Path]) -> None:
+    text = "".join(line + "\n" for line in lines)
+    if output_file is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output_file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise S2SError(f"{output_file}: cannot write ({exc.strerror})") from None
+
+
+def with_decoding(translator, beam: Optional[int], length_penalty: Optional[float], **more):
+    """The translator with the command line's decode settings; a length penalty greedy search ignores is a warning."""
+    translator = translator.with_decoding(beam_size=beam, length_penalty=length_penalty, **more)
+    decode = translator.config.decode
+    if length_penalty is not None and decode.beam_size == 1 and decode.n_best == 1:
+        warn("--length-penalty does nothing with greedy search (beam 1): give --beam 2 or more")
+    return translator
+
+
+def with_engine(translator, run_dir: Path, engine: str, checkpoint: str):
+    """The translator unchanged for torch; for onnx / onnx-int8 its search runs the run's exported graphs."""
+    if engine == "torch":
+        return translator
+    from seq2seq_cli.decoding.export import with_engine as onnx_engine
+
+    return onnx_engine(translator, run_dir, engine, checkpoint)

@@ -1,0 +1,81 @@
+"""``s2s serve`` and ``s2s export``: a run behind HTTP, and a run as ONNX graphs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from seq2seq_cli.cli.app import app
+from seq2seq_cli.cli.common import stderr, user_errors, warn
+from seq2seq_cli.cli.options import CheckpointOption, RunArgument, RunOption, RunsDirOption
+
+HostOption = Annotated[str, typer.Option("--host", help="Address to listen on; 0.0.0.0 exposes it to the network.")]
+PortOption = Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")]
+BatchWindowOption = Annotated[
+    float,
+    typer.Option("--batch-window-ms", min=0,
+                 help="A batch closes after this long without a request (10 windows at most; 0: none)."),
+]
+MaxTextsOption = Annotated[int, typer.Option("--max-texts", min=1, help="Texts one request may hold.")]
+MaxBeamOption = Annotated[int, typer.Option("--max-beam", min=1, help="The largest beam a request may ask for.")]
+FormatOption = Annotated[str, typer.Option("--format", help="Export format (onnx: the encoder and one decoder step).")]
+Int8Option = Annotated[
+    bool, typer.Option("--int8", help="Also write int8 graphs (onnxruntime's dynamic quantisation) for --engine onnx-int8.")
+]
+
+
+@app.command()
+def serve(
+    run: RunOption = None,
+    runs_dir: RunsDirOption = Path("runs"),
+    checkpoint: CheckpointOption = "best.pt",
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+    batch_window_ms: BatchWindowOption = 5.0,
+    max_texts: MaxTextsOption = 64,
+    max_beam: MaxBeamOption = 16,
+) -> None:
+    """Serve a run over HTTP: [bold]POST /translate[/], [bold]GET /health[/], and the live explorer at [bold]/[/]."""
+    with user_errors():
+        from seq2seq_cli import wait_passively
+
+        wait_passively()  # before torch loads
+        from seq2seq_cli.serve.app import ServeSettings, check_installed
+        from seq2seq_cli.serve.app import serve as run_server
+
+        check_installed()
+        from seq2seq_cli.decoding.translator import Translator
+        from seq2seq_cli.runs import find_run
+
+        run_dir = find_run(run, runs_dir)
+        translator = Translator.from_run(run_dir, checkpoint)
+        settings = ServeSettings(batch_window_ms=batch_window_ms, max_texts=max_texts, max_beam=max_beam)
+        stderr().print(f"serving {run_dir} on http://{host}:{port}/ (POST /translate, GET /health; Ctrl-C stops)")
+        run_server(translator, host, port, settings, run_dir.name, warn)
+
+
+@app.command("export")
+def export_run(
+    run: RunArgument = None,
+    fmt: FormatOption = "onnx",
+    int8: Int8Option = False,
+    runs_dir: RunsDirOption = Path("runs"),
+    checkpoint: CheckpointOption = "best.pt",
+) -> None:
+    """Export a run as ONNX graphs into [bold]<run>/onnx/[/], checked against torch; use them with [bold]--engine onnx[/]."""
+    with user_errors():
+        from seq2seq_cli.decoding.export import FOLDER, export_run
+        from seq2seq_cli.runs import find_run
+
+        run_dir = find_run(run, runs_dir)
+        record = export_run(run_dir, fmt, int8, checkpoint)
+        for kind in ("fp32", "int8"):
+            if kind in record:
+                check = record[kind]
+                agree = "same tokens" if check["same_tokens"] else f"{100 * check['same_token_share']:.0f}% same tokens"
+                stderr().print(f"{kind}: {agree} as torch on {check['sentences']} test sentences, "
+                               f"largest log-probability difference {check['max_log_prob_diff']:.2g}", markup=False)
+        engines = "--engine onnx" + (" or --engine onnx-int8" if int8 else "")
+        stderr().print(f"wrote {run_dir / FOLDER}/ ({', '.join(record['files'])}); translate with {engines}", markup=False)

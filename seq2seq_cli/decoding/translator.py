@@ -1,0 +1,298 @@
+"""The one decode path: text in, tokens, scores and attention out.
+
+``translate``, ``attend``, ``evaluate`` and validation BLEU all go through
+``Translator.translate``, so what a heatmap shows is exactly what ``s2s translate`` printed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from seq2seq_cli import runs
+from seq2seq_cli.config import Config, load_run_config
+from seq2seq_cli.data.batches import pad_sources
+from seq2seq_cli.data.text import Vocab, load_vocabs, tokenize
+from seq2seq_cli.data.tokenizers import Tokenizer, load_tokenizers, merge_attention, merge_pieces
+from seq2seq_cli.decoding.search import Hypothesis, max_output_lengths, search
+from seq2seq_cli.errors import DataError, RunError
+from seq2seq_cli.models.attention import LocationAttention, attention_map
+from seq2seq_cli.models.seq2seq import Seq2Seq, build_model
+
+
+@dataclass
+class Translation:
+    source: list[str]  # the tokens the model read (unknown words as typed)
+    output: list[str]  # the words produced, without <eos> (unknown words replaced if asked)
+    attention: torch.Tensor  # (output steps incl. <eos>, len(source)); multi-head: (steps, layers, heads, len(source))
+    score: float  # log-probability (length-penalised under beam search)
+    unknown: list[str]  # source words the vocabulary does not know
+    text: str  # the output as text: detokenised, pieces joined
+    source_words: list[list[int]]  # which source tokens make up each word (subword models: several)
+    output_words: list[list[int]]
+    ids: list[int] = field(default_factory=list)  # the target ids searched, <eos> included when it stopped
+
+    def attention_map(self, layer: int | None = None, head: int | None = None) -> torch.Tensor:
+        """(steps, len(source)): one head of one layer, or (default) the average of the last layer's heads."""
+        return attention_map(self.attention, layer, head)
+
+    def word_alignment(self) -> tuple[list[tuple[int, int]], torch.Tensor]:
+        """Over words (subword pieces merged, ``<eos>`` left out): the hard (source, target) links
+        and the soft alignment they come from, (target words, source words)."""
+        from seq2seq_cli.data.alignments import hard_alignment
+
+        words = self.by_words()
+        soft = words.attention_map()[: len(words.output)]
+        return hard_alignment(soft), soft
+
+    @property
+    def steps(self) -> list[str]:
+        """The output as the decoder produced it, ``<eos>`` included when it stopped."""
+        return self.output + ["<eos>"] * (self.attention.size(0) - len(self.output))
+
+    def by_words(self) -> Translation:
+        """Subword pieces merged back into words: attention summed over a word's source pieces
+        (what it attends to, as a whole) and averaged over its output pieces."""
+        weights = merge_attention(self.attention, self.output_words, self.source_words)
+        single = [[i] for i in range(len(self.output_words))]
+        return Translation(
+            merge_pieces(self.source, self.source_words), merge_pieces(self.output, self.output_words), weights,
+            self.score, self.unknown, self.text, [[i] for i in range(len(self.source_words))], single, self.ids,
+        )
+
+
+class Translator:
+    def __init__(
+        self, model: Seq2Seq, config: Config, src_vocab: Vocab, tgt_vocab: Vocab, tokenizers: tuple[Tokenizer, Tokenizer],
+        engine=None,
+    ):
+        self.model, self.config = model.eval(), config
+        # What search drives: the model itself, or an exported copy with the same seam (export.OnnxEngine).
+        self.engine = engine if engine is not None else self.model
+        self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
+        self.src_tokenizer, self.tgt_tokenizer = tokenizers
+
+    @classmethod
+    def from_run(cls, run_dir: Path, checkpoint: str | Path = runs.BEST) -> Translator:
+        """Rebuild the model from a run folder alone (``checkpoint``: a file in it, or a path)."""
+        config = load_run_config(run_dir)
+        src_vocab, tgt_vocab = load_vocabs(run_dir)
+        model = build_model(config.model, len(src_vocab), len(tgt_vocab), config.data.max_len)
+        path = runs.checkpoint_path(run_dir, checkpoint)
+        payload = runs.load_checkpoint(path)
+        try:
+            model.load_state_dict(payload["model"])
+        except RuntimeError:
+            raise RunError(f"{path}: weights do not match the run's config ({run_dir / runs.CONFIG_FILE})") from None
+        return cls(model, config, src_vocab, tgt_vocab, load_tokenizers(config.data, run_dir))
+
+    def with_decoding(self, **changes) -> Translator:
+        """The same model with other decode settings (``beam_size=1`` ...); ``None`` keeps a setting."""
+        decode = replace(self.config.decode, **{k: v for k, v in changes.items() if v is not None})
+        tokenizers = (self.src_tokenizer, self.tgt_tokenizer)
+        config = replace(self.config, decode=decode)
+        return Translator(self.model, config, self.src_vocab, self.tgt_vocab, tokenizers, self.engine)
+
+    def with_engine(self, engine) -> Translator:
+        """The same translator with search driven by ``engine`` (``encode`` and ``decoder.step``, as the model)."""
+        tokenizers = (self.src_tokenizer, self.tgt_tokenizer)
+        return Translator(self.model, self.config, self.src_vocab, self.tgt_vocab, tokenizers, engine)
+
+    def translate(self, sentences: Sequence[str], batch_size: int = 64) -> list[Translation]:
+        """The best translation of each sentence, in input order."""
+        return [candidates[0] for candidates in self.translate_nbest(sentences, batch_size)]
+
+    def translate_nbest(self, sentences: Sequence[str], batch_size: int = 64) -> list[list[Translation]]:
+        """``decode.n_best`` translations per sentence, best first, decoded in length-sorted batches."""
+        return self.translate_tokens([self.tokens(sentence) for sentence in sentences], batch_size)
+
+    def translate_tokens(self, tokenised: Sequence[list[str]], batch_size: int = 64) -> list[list[Translation]]:
+        """As ``translate_nbest``, for sentences already through ``tokens``."""
+        order = sorted(range(len(tokenised)), key=lambda i: len(tokenised[i]))
+        results: list[list[Translation]] = [[] for _ in tokenised]
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            for index, candidates in zip(chunk, self._translate_batch([tokenised[i] for i in chunk])):
+                results[index] = candidates
+        return results
+
+    def tokens(self, sentence: str) -> list[str]:
+        """The sentence as the model reads it; an error if it is empty or too long for the model."""
+        tokens = self.src_tokenizer.tokens(sentence)
+        if not tokens:
+            raise DataError("empty sentence: nothing to translate")
+        if len(tokens) > self.config.decode.max_input_len:
+            raise DataError(
+                f"input has {len(tokens)} tokens; this model translates at most "
+                f"{self.config.decode.max_input_len} (decode.max_input_len): {' '.join(tokens[:6])} ..."
+            )
+        attention = getattr(self.model.decoder, "attention", None)
+        if isinstance(attention, LocationAttention):
+            attention.check_length(len(tokens))
+        return tokens
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _translate_batch(self, batch: list[list[str]]) -> list[list[Translation]]:
+        src, lengths = pad_sources([self.src_vocab.encode(tokens) for tokens in batch])
+        src = src.to(self.device)
+        decode = self.config.decode
+        limits = max_output_lengths(lengths, decode.max_len_ratio, decode.max_len_extra)
+        found = search(self.engine, src, lengths, limits, decode.beam_size, decode.length_penalty, decode.n_best)
+        return [[self._translation(tokens, h) for h in hypotheses] for tokens, hypotheses in zip(batch, found)]
+
+    def _translation(self, source: list[str], hypothesis: Hypothesis) -> Translation:
+        ids = hypothesis.tokens[:-1] if hypothesis.tokens[-1:] == [Vocab.EOS] else hypothesis.tokens
+        output = self.tgt_vocab.decode(ids)
+        if self.config.decode.unk_replace:
+            output = replace_unknown(output, source, attention_map(hypothesis.attention))
+        return Translation(
+            source, output, hypothesis.attention, hypothesis.score, self.src_vocab.unknown(source),
+            self.tgt_tokenizer.detokenize(output), self.src_tokenizer.words(source), self.tgt_tokenizer.words(output),
+            hypothesis.tokens,
+        )
+
+    @torch.inference_mode()
+    def self_attention(self, candidates: Sequence[Translation]) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
+        """A Transformer's self-attention for translations it made of one sentence, read again
+        teacher-forced: the encoder's (layers, heads, src, src), read once, and each translation's
+        decoder (layers, heads, steps, steps), column j the word read at step j (``<s>``, then the
+        output). None for other models."""
+        encoder = self.model.encoder
+        if not hasattr(encoder, "self_attention"):
+            return None
+        src, lengths = pad_sources([self.src_vocab.encode(candidates[0].source)])
+        src = src.to(self.device)
+        memory, _ = self.model.encode(src, lengths)
+        decoder = []
+        for translation in candidates:
+            prev = torch.tensor([[Vocab.SOS] + translation.ids[:-1]], device=self.device)  # the words each step read
+            decoder.append(self.model.decoder.self_attention(prev, memory)[0].float().cpu())
+        return encoder.self_attention(src, lengths)[0].float().cpu(), decoder
+
+    @torch.inference_mode()
+    def read_references(self, sources: Sequence[str], targets: Sequence[str], batch_size: int = 64) -> list[ReferenceReading]:
+        """Let the model read the given translations (teacher forcing) and report what it did.
+
+        Attention row t is what the model attends to while predicting target word t, so it can
+        be compared with gold word alignments of that very translation.
+        """
+        pairs = [(self.tokens(s), self.tgt_tokenizer.tokens(t)) for s, t in zip(sources, targets)]
+        readings = []
+        for start in range(0, len(pairs), batch_size):
+            chunk = pairs[start : start + batch_size]
+            src, lengths = pad_sources([self.src_vocab.encode(s) for s, _ in chunk])
+            targets_ids = [self.tgt_vocab.encode(t) for _, t in chunk]
+            tgt_in, _ = pad_sources([[Vocab.SOS] + ids for ids in targets_ids])
+            src, tgt_in = src.to(self.device), tgt_in.to(self.device)
+            memory, state = self.model.encode(src, lengths)
+            logits, weights, _ = self.model.decoder(tgt_in, state, memory)  # (batch, tgt_len + 1, ...)
+            guesses, weights = logits.argmax(-1).cpu(), weights.float().cpu()
+            for row, ((source, target), ids) in enumerate(zip(chunk, targets_ids)):
+                gold = torch.tensor(ids + [Vocab.EOS])
+                correct = int((guesses[row, : len(gold)] == gold).sum())
+                full = weights[row, : len(target), ..., : len(source)].clone()
+                readings.append(ReferenceReading(attention_map(full), correct, len(gold), full))
+        return readings
+
+
+@dataclass
+class ReferenceReading:
+    attention: torch.Tensor  # (len(target), len(source)): the <eos> step left out
+    correct: int  # reference words (and the final <eos>) the model would have predicted itself
+    words: int
+    weights: torch.Tensor  # every head of every layer for multi-head models: (len(target), layers, heads, len(source))
+
+
+def replace_unknown(output: list[str], source: list[str], attention: torch.Tensor) -> list[str]:
+    """Each output ``<unk>`` becomes the source word it attends to most (names, numbers, rare words)."""
+    return [
+        source[int(attention[step].argmax())] if word == "<unk>" else word for step, word in enumerate(output)
+    ]
+
+
+def translate_lines(
+    translator: Translator, lines: Sequence[str], warn: Callable[[str], None], keep_blank: bool = True, first_line: int = 1
+) -> list[list[Translation] | None]:
+    """Translate lines one for one (n-best lists), warning about unknown words.
+
+    In a file a blank line stays blank (``None``), so output lines match input lines; with
+    ``keep_blank=False`` (a sentence typed on the command line) it is an error. Messages number
+    the lines from ``first_line`` (a stream translated a line at a time passes its own count).
+    """
+    filled = [i for i, line in enumerate(lines) if tokenize(line) or not keep_blank]
+    tokenised = [line_tokens(translator, lines[i], i + first_line, keep_blank) for i in filled]
+    outputs: list[list[Translation] | None] = [None] * len(lines)
+    for index, candidates in zip(filled, translator.translate_tokens(tokenised)):
+        outputs[index] = candidates
+        if candidates[0].unknown:
+            where = f"line {index + first_line}: " if keep_blank else ""
+            warn(f"{where}unknown words read as <unk>: {', '.join(candidates[0].unknown)}")
+    return outputs
+
+
+def line_tokens(translator: Translator, line: str, number: int, numbered: bool) -> list[str]:
+    """A line's tokens; an error about it names the line when the input is a file."""
+    try:
+        return translator.tokens(line)
+    except DataError as exc:
+        raise DataError(f"line {number}: {exc}" if numbered else str(exc)) from None
+
+
+def render_lines(
+    lines: Sequence[str], outputs: list[list[Translation] | None], n_best: int, as_json: bool, align: bool = False,
+    first_index: int = 0,
+) -> list[str]:
+    """Output lines: the best translation per line; Moses-style ``i ||| text ||| score`` for n-best; or JSON.
+    ``align`` adds each translation's word alignment (`` ||| 0-0 1-2``; in JSON hard and soft)."""
+    from seq2seq_cli.data.alignments import pharaoh
+
+    if as_json:
+        import json
+
+        return [json.dumps(json_record(line, candidates, align), ensure_ascii=False) for line, candidates in zip(lines, outputs)]
+
+    def links(t: Translation) -> str:
+        return f" ||| {pharaoh(t.word_alignment()[0])}" if align else ""
+
+    if n_best == 1:
+        return [candidates[0].text + links(candidates[0]) if candidates else "" for candidates in outputs]
+    return [
+        f"{index} ||| {t.text} ||| {t.score:.4f}{links(t)}"
+        for index, candidates in enumerate(outputs, first_index)
+        for t in (candidates or [])
+    ]
+
+
+def json_record(line: str, candidates: list[Translation] | None, align: bool = False, attention: bool = True) -> dict:
+    """One sentence's translations as ``translate --json`` prints them (and ``s2s serve`` answers)."""
+    candidates = candidates or []
+    return {
+        "source": line,
+        "source_tokens": candidates[0].source if candidates else [],
+        "unknown": candidates[0].unknown if candidates else [],
+        "hypotheses": [_hypothesis_record(t, align, attention) for t in candidates],
+    }
+
+
+def _hypothesis_record(t: Translation, align: bool, attention: bool = True) -> dict:
+    record = {"text": t.text, "tokens": t.steps, "score": round(t.score, 6)}
+    if attention:
+        record["attention"] = [[round(w, 4) for w in row] for row in t.attention_map().tolist()]
+    if align:
+        from seq2seq_cli.data.alignments import pharaoh
+
+        links, soft = t.word_alignment()
+        words = t.by_words()
+        record["alignment"] = {
+            "source_words": words.source,
+            "target_words": words.output,
+            "hard": pharaoh(links),
+            "soft": [[round(w, 4) for w in row] for row in soft.tolist()],
+        }
+    return record

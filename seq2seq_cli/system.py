@@ -1,0 +1,115 @@
+"""The machine this process runs on: the CPU's name and matrix units, memory, and the process's
+place among the processes of a distributed run.
+
+``s2s doctor`` reports these facts, training's ``precision: auto`` decides by them, and every
+benchmark names the CPU it measured (``cpu_name``). Ground floor: imports nothing of s2s.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FEATURES = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def cpu_model() -> tuple[str, set[str]]:
+    """The CPU's name and its feature flags (Linux); the platform's description elsewhere."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine(), set()
+    name, flags = platform.machine(), set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and name == platform.machine():
+            name = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = set(value.split())
+    return name, flags
+
+
+def cpu_name() -> str:
+    """What every benchmark figure is quoted beside."""
+    return cpu_model()[0]
+
+
+def has_amx() -> bool:
+    """Native bf16 matrix units (Intel AMX): where bf16 can beat float32 by more than its casts cost."""
+    return "amx_bf16" in cpu_model()[1]
+
+
+def matmul_gflops(dtype, size: int = 1024, seconds: float = 1.0) -> float:
+    """The best sustained ``torch.mm`` rate at the current thread count, in GFLOP/s."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    best, stop = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < stop:
+        start = time.perf_counter()
+        a @ b
+        best = max(best, 2 * size**3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def memory_gib() -> tuple[float, float]:
+    try:
+        fields = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+        return int(fields["MemTotal"].split()[0]) / 2**20, int(fields["MemAvailable"].split()[0]) / 2**20
+    except (OSError, KeyError, ValueError):
+        return float("nan"), float("nan")
+
+
+@dataclass
+class Context:
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    def sum(self, values: list[float]) -> list[float]:
+        """Element-wise sum over all processes."""
+        if not self.distributed:
+            return values
+        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(tensor)
+        return tensor.tolist()
+
+    def any(self, flag: bool) -> bool:
+        """True on every process when it is true on any (so all stop at the same step)."""
+        return bool(self.sum([float(flag)])[0]) if self.distributed else flag
+
+    def gather(self, items: list[Any]) -> list[list[Any]]:
+        """Every process's list, in rank order, on every process."""
+        if not self.distributed:
+            return [items]
+        gathered: list[Any] = [None] * self.world
+        torch.distributed.all_gather_object(gathered, items)
+        return gathered
+
+    def from_main(self, value: Any) -> Any:
+        """Rank 0's value, on every process."""
+        if not self.distributed:
+            return value
+        box = [value]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def barrier(self) -> None:
+        if self.distributed:
+            torch.distributed.barrier()
+
+
+SINGLE = Context(rank=0, world=1, device=torch.device("cpu"))  # one process on the CPU
