@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint browser
+.PHONY: demo test lint browser docs
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,10 @@ demo: $(INSTALLED)
 	$(BIN)/s2s translate "i am a student"
 	$(BIN)/s2s attend --out heatmap.png "the red car is small"
 
+# ruff, then the layers: import-linter's contracts in pyproject.toml (imports only point down).
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 # The explorer's tests drive a real Chromium: installed with apt where we are root (as in CI),
 # and there they must run (S2S_REQUIRE_BROWSER=1: a missing browser fails them); elsewhere
@@ -31,6 +33,12 @@ browser:
 	    echo "note: chromium is missing and cannot be installed here (needs root and apt-get): browser tests will be skipped"; \
 	  fi; }
 
-test: lint browser
+# The documentation site (docs/, mkdocs.yml) into build/site, offline; --strict: a broken link or
+# anchor, or a docstring mkdocstrings cannot read, fails the build, and so make test. Not --quiet:
+# in mkdocs 1.6 it hides the warnings from --strict too, and a broken link then passes.
+docs: $(INSTALLED)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
+
+test: lint browser docs
 	S2S_REQUIRE_BROWSER=$${S2S_REQUIRE_BROWSER:-$$([ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && echo 1 || echo 0)} \
 	  $(BIN)/python -m pytest -q -rs

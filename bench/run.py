@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from seq2seq_cli.config import load_config  # noqa: E402
 from seq2seq_cli.data.batches import bucketed_batches, collate  # noqa: E402
 from seq2seq_cli.data.prepare import prepare_data  # noqa: E402
-from seq2seq_cli.data.text import Vocab
+from seq2seq_cli.data.text import Vocab  # noqa: E402
 from seq2seq_cli.models.attention import Memory  # noqa: E402
 from seq2seq_cli.models.seq2seq import build_model  # noqa: E402
 from seq2seq_cli.system import cpu_name  # noqa: E402

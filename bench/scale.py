@@ -1,4 +1,4 @@
-"""Corpora of millions of pairs: preparation once, then training from memory-mapped arrays.
+"""Corpora of millions of pairs: preparation once, then training from the arrays on disk (lengths mapped, sentences read with pread).
 
     python bench/scale.py [--sizes 20000 200000 1000000 10000000] [--budget 20s] [--rounds 1] [--out bench/SCALE.md]
 
@@ -141,7 +141,7 @@ def write_report(args, rows: list[dict]) -> None:
     commands = " and ".join(f"`python bench/scale.py --sizes {' '.join(sizes)} --budget {budget} --rounds {rounds}`"
                             for (budget, rounds), sizes in series.items())
     lines = [
-        "# Scale: corpora of millions of pairs, prepared once and memory-mapped",
+        "# Scale: corpora of millions of pairs, prepared once and read from disk",
         "",
         f"Measured with {commands} on "
         f"**{cpu_name()}** (2 cores): Multi30k's training pairs repeated (each copy marked), the adaptive-softmax "

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from run import CONFIG, cpu_slug, machine, matmul_peak_gflops, variant_overrides  # noqa: E402
 
 from seq2seq_cli.config import load_config  # noqa: E402
-from seq2seq_cli.data.batches import Batch, bucketed_batches, collate
+from seq2seq_cli.data.batches import Batch, bucketed_batches, collate  # noqa: E402
 from seq2seq_cli.data.prepare import prepare_data  # noqa: E402
 from seq2seq_cli.data.text import Vocab  # noqa: E402
 from seq2seq_cli.models.recurrence import gru  # noqa: E402

@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 
 # torch's OpenMP threads (GNU libgomp) spin up to 300,000 times waiting for work or at a barrier.
 # When another process shares the cores, a spinning thread burns the time slice its partner
-# needs: two trainings on a 2-core machine ran at 9% of one solo run *together*. 10,000 spins
+# needs: two trainings on a 2-core machine ran at 12% of one solo run *together*. 10,000 spins
 # (tens of microseconds) keep the hand-offs between torch's parallel regions fast for a run
 # alone and give up the core soon enough for a neighbour (bench/SIDE_BY_SIDE.md). Set before
 # torch loads (s2s imports it lazily); a user's own GOMP_SPINCOUNT or OMP_WAIT_POLICY wins.
