@@ -21,7 +21,9 @@ from seq2seq_cli.errors import DataError
 
 
 @dataclass
-class Report:
+class EvaluationReport:
+    """What ``s2s evaluate`` prints and writes to ``<run>/<data>.eval.json``."""
+
     sentences: int
     bleu: float
     bleu_signature: str
@@ -111,7 +113,7 @@ def wmt_bleu(hypotheses: Sequence[str], references: Sequence[str], lang: str) ->
 
 def evaluate(
     translator: Translator, data: str | Path, alignments: str | Path | None = None, lang: str | None = None
-) -> tuple[Report, list[str]]:
+) -> tuple[EvaluationReport, list[str]]:
     """Translate a pair file's sources, score them against its targets; also alignments when given.
     ``lang``: the references' language for the WMT-recipe BLEU (default: data.target_lang, else en)."""
     languages = translator.config.data.source_lang, translator.config.data.target_lang  # for a .jsonl file
@@ -128,7 +130,7 @@ def evaluate(
     readings = translator.read_references(sources, references)
     accuracy = sum(r.correct for r in readings) / sum(r.words for r in readings)
     decode = translator.config.decode
-    report = Report(
+    report = EvaluationReport(
         sentences=len(pairs), bleu=round(bleu, 2), bleu_signature=bleu_signature, chrf=round(chrf, 2),
         chrf_signature=chrf_signature, exact_match=round(exact, 4), token_accuracy=round(accuracy, 4),
         sentences_per_s=round(len(pairs) / elapsed, 1),

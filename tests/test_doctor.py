@@ -26,11 +26,11 @@ def test_doctor_text_names_what_a_bug_report_needs():
         assert label in text
 
 
-def make_report(**changes) -> doctor.Report:
+def make_report(**changes) -> doctor.MachineReport:
     base = dict(cpu="x", logical_cores=2, usable_cores=2, features=[], python="3", torch="2", build=[], cuda_build=None,
                 gpus=[], threads=2, fp32_gflops=100.0, bf16_gflops=20.0, memory_total_gib=24.0,
                 memory_available_gib=20.0, load_average=1.0)
-    return doctor.Report(**{**base, **changes})
+    return doctor.MachineReport(**{**base, **changes})
 
 
 def test_the_warnings_name_what_will_hurt():

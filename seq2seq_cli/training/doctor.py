@@ -17,7 +17,7 @@ from seq2seq_cli.system import FEATURES, cpu_model, matmul_gflops, memory_gib
 
 
 @dataclass
-class Report:
+class MachineReport:
     cpu: str
     logical_cores: int
     usable_cores: int  # what this process may run on (cgroups, taskset)
@@ -46,14 +46,14 @@ def _build(torch) -> list[str]:
     return [line.strip(" -") for line in torch.__config__.show().splitlines() if any(w in line for w in wanted)]
 
 
-def examine(seconds: float = 1.0, config=None) -> Report:
+def examine(seconds: float = 1.0, config=None) -> MachineReport:
     """Look at the machine (``seconds`` per matmul measurement) and, given a config, what training it will take."""
     import torch
 
     name, flags = cpu_model()
     total, available = memory_gib()
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-    report = Report(
+    report = MachineReport(
         cpu=name, logical_cores=os.cpu_count() or 1,
         usable_cores=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
         features=[f for f in FEATURES if f in flags], python=platform.python_version(), torch=torch.__version__,
@@ -66,7 +66,7 @@ def examine(seconds: float = 1.0, config=None) -> Report:
     return report
 
 
-def _choices(report: Report, config) -> dict[str, str]:
+def _choices(report: MachineReport, config) -> dict[str, str]:
     """The settings s2s picks by itself here (``train.device: auto``, ``train.threads: 0``...)."""
     device = "cuda" if report.gpus else "cpu"
     chosen = config.train.threads if config is not None else 0
@@ -88,7 +88,7 @@ def _auto_precision(device: str, features: list[str]) -> str:
     return f"{answer[0]} ({answer[1]})" if answer else "bf16 or fp32, whichever a few training steps measure faster (AMX)"
 
 
-def _warnings(report: Report, config) -> list[str]:
+def _warnings(report: MachineReport, config) -> list[str]:
     """What will make s2s slower or fail here, one line each."""
     found = []
     others = report.load_average - 1  # this process, measuring, is one of the runnable ones
@@ -106,7 +106,7 @@ def _warnings(report: Report, config) -> list[str]:
     return found
 
 
-def _data_warnings(config, report: Report) -> list[str]:
+def _data_warnings(config, report: MachineReport) -> list[str]:
     """Too little memory for the configured corpus: held in memory as Python strings and lists of ids it takes
     many times its size on disk (1M Multi30k pairs, about 140 MB of TSV, peaked at 3.1 GB: issue 15)."""
     spec = config.data.train
@@ -118,7 +118,7 @@ def _data_warnings(config, report: Report) -> list[str]:
     return []
 
 
-def render(report: Report) -> str:
+def render(report: MachineReport) -> str:
     """The report as plain text, one fact a line, for a bug report."""
     lines = [
         f"CPU            {report.cpu}",
