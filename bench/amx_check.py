@@ -1,6 +1,6 @@
 """bf16 against float32 CPU training, output layer by output layer (issue 18): tokens/s, peak memory, profile.
 
-    python bench/amx_check.py --data ../shared/data/multi30k-en-fr [--seconds 30] [--threads 2]
+    python bench/amx_check.py --data data/multi30k-en-fr [--seconds 30] [--threads 2]
 
 For the reference GRU (configs/multi30k-en-fr.yaml) with the full and with the adaptive softmax,
 trains in float32 and in bf16 autocast (train.precision: bf16), each case in a fresh process so
@@ -74,7 +74,7 @@ def machine(threads: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "multi30k-en-fr")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "multi30k-en-fr")
     parser.add_argument("--seconds", type=float, default=30.0, help="training time per case")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--outputs", nargs="+", choices=list(OUTPUTS), default=list(OUTPUTS))

@@ -1,6 +1,6 @@
 """Torch against the exported ONNX graphs (fp32 and int8): the same output? how fast? what BLEU?
 
-    python bench/export.py --run RUN [--data ../shared/data/multi30k-en-fr] [--threads N] [--no-timing]
+    python bench/export.py --run RUN [--data data/multi30k-en-fr] [--threads N] [--no-timing]
 
 RUN must have been exported (``s2s export RUN --format onnx --int8``). For greedy and beam 5 it
 translates test2016 with each engine through ``Translator`` (the one search), scores sacreBLEU,
@@ -76,7 +76,7 @@ def decision_gap(translator: Translator, source: str, ids_a: list[int], ids_b: l
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "multi30k-en-fr")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "multi30k-en-fr")
     parser.add_argument("--threads", type=int, default=None, help="torch and onnxruntime threads [default: torch's]")
     parser.add_argument("--no-timing", action="store_true")
     parser.add_argument("--limit", type=int, default=None, help="only the first N sentences (a quick check)")

@@ -1,6 +1,6 @@
 """GPU check: fp32 against bf16 for the Multi30k reference GRU and the Transformer.
 
-    python bench/gpu_check.py [--data ../shared/data/multi30k-en-fr] [--steps 300]
+    python bench/gpu_check.py [--data data/multi30k-en-fr] [--steps 300]
 
 Trains each model for a fixed number of steps in each precision (same seed, same batches) and
 prints target tokens/s and the training loss over the last 50 steps. Needs a CUDA GPU; takes
@@ -61,7 +61,7 @@ def measure(name: str, data_dir: Path, precision: str, steps: int, scratch: Path
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "multi30k-en-fr")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "multi30k-en-fr")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--models", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
     parser.add_argument("--no-cudnn-attention", action="store_true",

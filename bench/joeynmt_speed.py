@@ -1,7 +1,7 @@
 """s2s against JoeyNMT 2.3.0 on this CPU: training tokens/s of the same model, measured in turns.
 
     python bench/joeynmt_speed.py --joey-python /work/joey/bin/python \
-        [--data ../shared/data/multi30k-en-fr] [--seconds 120] [--rounds 3]
+        [--data data/multi30k-en-fr] [--seconds 120] [--rounds 3]
 
 Issue 18 asks for ≥ 3× JoeyNMT's training speed on the same model on each kind of CPU, and a
 JoeyNMT figure measured on another machine says little about this one (the "Intel" figure quoted
@@ -147,7 +147,7 @@ def store_result(result: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--joey-python", required=True, help="Python interpreter of a JoeyNMT 2.3.0 install")
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "multi30k-en-fr")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "multi30k-en-fr")
     parser.add_argument("--seconds", type=float, default=120, help="JoeyNMT's wall time per round (s2s gets half)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MULTI30K = ROOT.parent / "shared" / "data" / "multi30k-en-fr"
+MULTI30K = ROOT / "data" / "multi30k-en-fr"
 sys.path.insert(0, str(ROOT / "bench"))
 from bigfile import cpu_name  # noqa: E402
 

@@ -1,6 +1,6 @@
 """s2s's CPU benchmark: every speed and memory figure of issue 5, measured in one run on one machine.
 
-    python bench/run.py --data ../shared/data/multi30k-en-fr [--minutes 15] [--variants "full softmax"] [--runs DIR]
+    python bench/run.py --data data/multi30k-en-fr [--minutes 15] [--variants "full softmax"] [--runs DIR]
 
 It measures, for the reference GRU model (configs/multi30k-en-fr.yaml), and again for the same
 model with the adaptive softmax output layer (model.output: adaptive); on request (--variants) also
@@ -291,7 +291,7 @@ def measure_variant(label: str, data_dir: Path, args, runs_dir: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="s2s CPU benchmark")
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "multi30k-en-fr")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "multi30k-en-fr")
     parser.add_argument("--minutes", type=float, default=15.0, help="training budget of the BLEU-against-time runs")
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"which of {', '.join(VARIANTS)} (comma-separated)")
     parser.add_argument("--runs", type=Path, help="keep the trained runs here; a variant's run already here is reused")
@@ -391,7 +391,7 @@ def render_summary(kinds: dict) -> str:
     lines = [
         "# s2s CPU benchmark, per kind of CPU",
         "",
-        "Written by `python bench/run.py --data ../shared/data/multi30k-en-fr`, which replaces the rows of the CPU it runs",
+        "Written by `python bench/run.py --data data/multi30k-en-fr`, which replaces the rows of the CPU it runs",
         "on and keeps the others (bench/RESULTS.json). Each row links to that run's full report. Model:",
         "`configs/multi30k-en-fr.yaml` with each output layer, float32, 2 threads. *% of peak*: achieved FLOP rate of",
         "training over the float32 `torch.mm` peak: each 10-second stretch of training against the peak sampled at",

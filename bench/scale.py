@@ -1,4 +1,5 @@
-"""Corpora of millions of pairs: preparation once, then training from the arrays on disk (lengths mapped, sentences read with pread).
+"""Corpora of millions of pairs: preparation once, then training from the arrays on disk
+(lengths mapped, sentences read with pread).
 
     python bench/scale.py [--sizes 20000 200000 1000000 10000000] [--budget 20s] [--rounds 1] [--out bench/SCALE.md]
 
@@ -26,14 +27,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MULTI30K = ROOT.parent / "shared" / "data" / "multi30k-en-fr"
+MULTI30K = ROOT / "data" / "multi30k-en-fr"
 sys.path.insert(0, str(ROOT / "bench"))
 from bigfile import PEAK, cpu_name  # noqa: E402
 
 # ``s2s train`` with the moment of its first optimiser step printed (wall clock, to compare with the start).
 FIRST_STEP = """
 import sys, time
-from seq2seq_cli import training
+from seq2seq_cli.training import trainer as training
 update = training.Trainer._update
 def first(self, *args):
     if self.step == 0 and not getattr(self, "_timed", False):

@@ -1,6 +1,6 @@
 """Where a float32 training step of the reference GRU goes, part by part, on this CPU.
 
-    python bench/step_profile.py --data ../shared/data/multi30k-en-fr [--batches 30] [--rounds 5]
+    python bench/step_profile.py --data data/multi30k-en-fr [--batches 30] [--rounds 5]
 
 Issue 18 asks for float32 training at >= 50% of the float32 matmul peak. bench/run.py gives the
 whole step's share and its busiest operators; this splits the step into the model's parts
@@ -213,7 +213,7 @@ def main() -> None:
     from run import VARIANTS
 
     parser = argparse.ArgumentParser(description="where a float32 training step of the reference GRU goes")
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "multi30k-en-fr")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "multi30k-en-fr")
     parser.add_argument("--variants", default="full softmax,adaptive softmax", help="comma-separated, as bench/run.py")
     parser.add_argument("--batches", type=int, default=30, help="batches each part is timed over, a round")
     parser.add_argument("--rounds", type=int, default=5)

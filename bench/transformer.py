@@ -1,6 +1,6 @@
 """The Transformer's figures: BLEU, beam-5 speed with and without the key/value cache.
 
-    python bench/transformer.py --run RUN [--data ../shared/data/multi30k-en-fr]
+    python bench/transformer.py --run RUN [--data data/multi30k-en-fr]
 
 RUN is a run trained with configs/multi30k-en-fr-transformer.yaml. Writes bench/TRANSFORMER.md.
 """
@@ -23,7 +23,7 @@ from seq2seq_cli.evaluation import evaluate  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "multi30k-en-fr")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "multi30k-en-fr")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "TRANSFORMER.md")
     args = parser.parse_args()
     test = args.data / "test2016.tsv"

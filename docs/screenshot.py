@@ -1,4 +1,4 @@
-"""Screenshot a page written by ``s2s attend --out x.html`` (the README's pictures come from here).
+"""Screenshot a page written by ``s2s attend --output x.html`` (the README's pictures come from here).
 
     python docs/screenshot.py page.html docs/explorer.png [--width 1280 --height 760] [--hover ROW,COL] [--select TESTID=VALUE]
 

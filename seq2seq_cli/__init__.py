@@ -1,8 +1,13 @@
 """s2s: train attention-based sequence-to-sequence translation models and see their attention."""
 
 import os
+from importlib import metadata
 
-__version__ = "0.1.0"
+DISTRIBUTION = "seq2seq-cli"  # the name on the package index; the command stays `s2s`
+try:
+    __version__ = metadata.version(DISTRIBUTION)  # written once, in pyproject.toml
+except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+    __version__ = "0+unknown"
 
 # torch's OpenMP threads (GNU libgomp) spin up to 300,000 times waiting for work or at a barrier.
 # When another process shares the cores, a spinning thread burns the time slice its partner

@@ -133,7 +133,3 @@ def ago(seconds: float) -> str:
     raise AssertionError("unreachable")
 
 
-def check_choice(option: str, value: str, choices: Sequence[str]) -> None:
-    """A one-line error for an option value outside its choices."""
-    if value not in choices:
-        raise S2SError(f"{option} must be {', '.join(choices[:-1])} or {choices[-1]}; got {value!r}")

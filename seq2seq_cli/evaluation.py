@@ -13,8 +13,9 @@ from pathlib import Path
 
 import torch
 
+from seq2seq_cli.config import ParallelFiles
 from seq2seq_cli.data.alignments import Alignment, hard_alignment, read_alignments
-from seq2seq_cli.data.corpora import Pair, read_pairs
+from seq2seq_cli.data.corpora import Pair, read_pairs, read_parallel
 from seq2seq_cli.data.tokenizers import merge_attention
 from seq2seq_cli.decoding.translator import Translator
 from seq2seq_cli.errors import DataError
@@ -86,7 +87,7 @@ def corpus_scores(
     return bleu_score.score, str(bleu.get_signature()), chrf_score.score, str(chrf.get_signature())
 
 
-WMT_INSTALL = 'pip install "s2s[wmt]"'
+WMT_INSTALL = 'pip install "seq2seq-cli[wmt]"'
 
 
 def wmt_bleu(hypotheses: Sequence[str], references: Sequence[str], lang: str) -> tuple[float, str] | None:
@@ -111,13 +112,19 @@ def wmt_bleu(hypotheses: Sequence[str], references: Sequence[str], lang: str) ->
     return score.score, f"lc+moses-punct+moses-tok:{lang}|{bleu.get_signature()}"
 
 
+def read_test_pairs(translator: Translator, data: str | Path | ParallelFiles) -> list[Pair]:
+    """A test set: one pair file (TSV, or .jsonl read by the run's languages), or parallel source and reference files."""
+    if isinstance(data, ParallelFiles):
+        return read_parallel(data.source, data.target)
+    return read_pairs(data, (translator.config.data.source_lang, translator.config.data.target_lang))
+
+
 def evaluate(
-    translator: Translator, data: str | Path, alignments: str | Path | None = None, lang: str | None = None
+    translator: Translator, data: str | Path | ParallelFiles, alignments: str | Path | None = None, lang: str | None = None
 ) -> tuple[EvaluationReport, list[str]]:
-    """Translate a pair file's sources, score them against its targets; also alignments when given.
+    """Translate a test set's sources, score them against its references; also alignments when given.
     ``lang``: the references' language for the WMT-recipe BLEU (default: data.target_lang, else en)."""
-    languages = translator.config.data.source_lang, translator.config.data.target_lang  # for a .jsonl file
-    pairs = read_pairs(data, languages)
+    pairs = read_test_pairs(translator, data)
     sources, references = [p.source for p in pairs], [p.target for p in pairs]
     start = time.perf_counter()
     translations = translator.translate(sources)
@@ -141,7 +148,8 @@ def evaluate(
         report.wmt_bleu, report.wmt_signature = round(wmt[0], 2), wmt[1]
     if alignments is not None:
         gold = read_alignments(alignments, len(pairs))
-        attention = [word_attention(translator, pair, r.attention, data) for pair, r in zip(pairs, readings)]
+        where = data.source if isinstance(data, ParallelFiles) else data
+        attention = [word_attention(translator, pair, r.attention, where) for pair, r in zip(pairs, readings)]
         agreement, aer = alignment_scores(attention, gold)
         report.alignment_agreement, report.aer = round(agreement, 4), round(aer, 4)
     return report, hypotheses

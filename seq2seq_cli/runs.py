@@ -64,9 +64,14 @@ def find_run(run: str | None, runs_dir: str | Path, need_checkpoint: bool = True
     raise RunError(f"{run}: no such run (looked for {run}/{CONFIG_FILE} and {runs_dir / run}/{CONFIG_FILE})")
 
 
+def trained_runs(runs_dir: Path, need_checkpoint: bool = True) -> list[Path]:
+    """The run folders in ``runs_dir`` (those with a checkpoint to use, when asked)."""
+    return [d for d in Path(runs_dir).glob("*/") if (d / CONFIG_FILE).is_file() and (not need_checkpoint or (d / BEST).is_file())]
+
+
 def newest_run(runs_dir: Path, need_checkpoint: bool = True) -> Path:
     """The run that most recently started training (and has a checkpoint to use, when asked)."""
-    runs = [d for d in runs_dir.glob("*/") if (d / CONFIG_FILE).is_file() and (not need_checkpoint or (d / BEST).is_file())]
+    runs = trained_runs(runs_dir, need_checkpoint)
     if not runs:
         raise RunError(f"no trained runs in {runs_dir}/ yet: train one first with s2s train --config CONFIG")
     return max(runs, key=lambda d: ((d / CONFIG_FILE).stat().st_mtime_ns, d.name))

@@ -40,7 +40,7 @@ def test_training_keeps_the_last_n_validations(kept_run):
 
 
 def test_average_last_is_the_mean_of_those_checkpoints(kept_run):
-    result = run_cli("average", str(kept_run), "--last", "3")
+    result = run_cli("average", "-r", str(kept_run), "--last", "3")
     assert result.exit_code == 0, result.output
     assert "steps 40, 50, 60" in result.stderr
     averaged = weights(kept_run / "average-last3.pt")
@@ -54,13 +54,13 @@ def test_average_last_is_the_mean_of_those_checkpoints(kept_run):
 def test_average_best_takes_the_best_validations_by_the_runs_metric(kept_run):
     records = runs.read_metrics(kept_run)
     best_two = sorted(sorted(records, key=lambda r: r["val_loss"])[:2], key=lambda r: r["step"])
-    result = run_cli("average", str(kept_run), "--best", "2", "--out", str(kept_run / "mine.pt"))
+    result = run_cli("average", "-r", str(kept_run), "--best", "2", "--output", str(kept_run / "mine.pt"))
     assert result.exit_code == 0, result.output
     assert runs.load_checkpoint(kept_run / "mine.pt")["averaged_steps"] == [r["step"] for r in best_two]
 
 
 def test_translate_evaluate_and_the_api_use_the_checkpoint_asked_for(kept_run):
-    assert run_cli("average", str(kept_run), "--last", "3").exit_code == 0
+    assert run_cli("average", "-r", str(kept_run), "--last", "3").exit_code == 0
     best, averaged = score_with(kept_run), score_with(kept_run, "--checkpoint", "average-last3.pt")
     assert averaged != best  # other weights, another log-probability for the same output
     assert score_with(kept_run, "--checkpoint", str(kept_run / "average-last3.pt")) == averaged  # a path works too
@@ -71,13 +71,13 @@ def test_translate_evaluate_and_the_api_use_the_checkpoint_asked_for(kept_run):
 
 
 def test_averaging_mistakes_are_one_line_errors(kept_run):
-    assert_one_line_error(run_cli("average", str(kept_run), "--last", "4"), "train.keep_last: 3", "--last 4")
-    assert_one_line_error(run_cli("average", str(kept_run), "--best", "5"), "train.keep_best: 3")
-    assert_one_line_error(run_cli("average", str(kept_run), "--last", "1"), "at least 2")
-    assert_one_line_error(run_cli("average", str(kept_run)), "--last N or --best N")
-    assert_one_line_error(run_cli("average", str(kept_run), "--last", "2", "--best", "2"), "one of them")
+    assert_one_line_error(run_cli("average", "-r", str(kept_run), "--last", "4"), "train.keep_last: 3", "--last 4")
+    assert_one_line_error(run_cli("average", "-r", str(kept_run), "--best", "5"), "train.keep_best: 3")
+    assert_one_line_error(run_cli("average", "-r", str(kept_run), "--last", "1"), "at least 2")
+    assert_one_line_error(run_cli("average", "-r", str(kept_run)), "--last N or --best N")
+    assert_one_line_error(run_cli("average", "-r", str(kept_run), "--last", "2", "--best", "2"), "one of them")
     saved = (kept_run / "best.pt").read_bytes()
-    assert_one_line_error(run_cli("average", str(kept_run), "--last", "2", "--out", str(kept_run / "best.pt")),
+    assert_one_line_error(run_cli("average", "-r", str(kept_run), "--last", "2", "--output", str(kept_run / "best.pt")),
                           "one of the run's own checkpoints")
     assert (kept_run / "best.pt").read_bytes() == saved
     assert_one_line_error(run_cli("translate", "--run", str(kept_run), "--checkpoint", "nope.pt", "hi"),
@@ -85,4 +85,4 @@ def test_averaging_mistakes_are_one_line_errors(kept_run):
 
 
 def test_a_run_without_kept_checkpoints_says_how_to_keep_them(seed_run):
-    assert_one_line_error(run_cli("average", str(seed_run), "--last", "2"), "train.keep_last: 0")
+    assert_one_line_error(run_cli("average", "-r", str(seed_run), "--last", "2"), "train.keep_last: 0")

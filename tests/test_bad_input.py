@@ -116,20 +116,16 @@ def test_empty_sentence(seed_run, runs_dir, sentence):
     assert_one_line_error(run_cli("translate", "--runs-dir", str(runs_dir), sentence), "empty sentence")
 
 
-def test_no_sentence_at_all(seed_run, runs_dir):
-    assert_one_line_error(run_cli("translate", "--runs-dir", str(runs_dir)), "nothing to translate")
-
-
 def test_input_longer_than_location_attention(seed_run, runs_dir):
     long_sentence = " ".join(["i am a student"] * 3)
     result = run_cli("translate", "--runs-dir", str(runs_dir), long_sentence)
     assert_one_line_error(result, "input has 12 tokens but location attention covers at most 10")
-    result = run_cli("attend", "--runs-dir", str(runs_dir), "--out", "/tmp/never.png", long_sentence)
+    result = run_cli("attend", "--runs-dir", str(runs_dir), "--output", "/tmp/never.png", long_sentence)
     assert_one_line_error(result, "location attention covers at most 10")
 
 
 def test_attend_rejects_an_unknown_image_type(seed_run, runs_dir, tmp_path):
-    result = run_cli("attend", "--runs-dir", str(runs_dir), "--out", str(tmp_path / "map.bmp"))
+    result = run_cli("attend", "--runs-dir", str(runs_dir), "--output", str(tmp_path / "map.bmp"))
     assert_one_line_error(result, "map.bmp: unsupported file type .bmp; use .png, .svg, .pdf, .html or .gif")
 
 

@@ -51,7 +51,7 @@ def test_unknown_words_warn_and_still_translate(seed_run, runs_dir):
 @pytest.mark.parametrize("suffix,magic", [(".png", b"\x89PNG\r\n\x1a\n"), (".svg", b"<?xml"), (".pdf", b"%PDF")])
 def test_attend_writes_the_image_type_of_the_extension(seed_run, runs_dir, tmp_path, suffix, magic):
     out = tmp_path / f"heatmap{suffix}"
-    result = run_cli("attend", "--runs-dir", str(runs_dir), "--out", str(out), "she is a doctor")
+    result = run_cli("attend", "--runs-dir", str(runs_dir), "--output", str(out), "she is a doctor")
     assert result.exit_code == 0, result.output
     assert result.stdout == "elle est medecin\n"
     assert out.read_bytes().startswith(magic)
@@ -62,7 +62,7 @@ def test_attend_png_is_a_readable_image_for_both_styles(seed_run, runs_dir, tmp_
     import matplotlib.image
 
     out = tmp_path / "heatmap.png"
-    result = run_cli("attend", "--runs-dir", str(runs_dir), "--out", str(out), "--style", style)
+    result = run_cli("attend", "--runs-dir", str(runs_dir), "--output", str(out), "--style", style)
     assert result.exit_code == 0, result.output
     height, width, _ = matplotlib.image.imread(out).shape
     assert height > 200 and width > 200
@@ -195,4 +195,4 @@ def test_align_adds_the_word_alignment_of_each_translation(seed_run):
     assert hypothesis["alignment"]["soft"] == attention
     assert hypothesis["alignment"]["target_words"] == ["elle", "est", "medecin"]
     nbest = run_cli("translate", "--run", str(seed_run), "--align", "--beam", "3", "--nbest", "2", "she is a doctor")
-    assert [len(line.split(" ||| ")) for line in nbest.stdout.splitlines()] == [4, 4]  # i ||| text ||| score ||| links
+    assert [len(line.split(" ||| ")) for line in nbest.stdout.splitlines()] == [5, 5]  # i ||| text ||| F0= lp ||| total ||| links

@@ -95,11 +95,12 @@ def test_ctrl_c_under_torchrun_resumes_to_exactly_the_uninterrupted_weights(smal
     wait_for(lambda: metrics_lines(run_dir) >= 1)
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: every process gets it
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode != 0 and f"Resume with: s2s train --resume {run_dir}" in stderr, stderr[-3000:]
+    assert process.returncode != 0 and f"Resume with: s2s train --resume -r {run_dir}" in stderr, stderr[-3000:]
     stopped_at = runs.load_checkpoint(run_dir / "last.pt")["step"]
     assert 0 < stopped_at < runs.load_checkpoint(tmp_path / "whole" / "default" / "last.pt")["step"]
 
-    resumed = launch(torchrun("train", "--resume", str(run_dir)))  # resuming again after an abort reaches the same weights
+    # resuming again after an abort reaches the same weights
+    resumed = launch(torchrun("train", "--resume", "-r", str(run_dir)))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming {run_dir} at step {stopped_at}" in resumed.stdout
     expected, got = (runs.load_checkpoint(d / "last.pt")["model"] for d in (tmp_path / "whole" / "default", run_dir))

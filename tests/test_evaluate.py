@@ -216,5 +216,5 @@ def test_evaluate_prints_the_wmt_recipe_bleu_or_how_to_get_it(seed_run, tmp_path
     result = run_cli(*arguments)
     assert result.exit_code == 0, result.output
     assert result.stderr.strip() == 'warning: BLEU by the WMT recipe (lowercased, Moses-tokenised) needs sacremoses: ' \
-                                    'pip install "s2s[wmt]"'
+                                    'pip install "seq2seq-cli[wmt]"'
     assert "WMT" not in result.stdout

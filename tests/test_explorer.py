@@ -40,7 +40,7 @@ def test_the_page_holds_the_attention_translate_json_prints(seed_run, tmp_path):
     out = tmp_path / "seed.html"
     sentences = tmp_path / "in.txt"
     sentences.write_text("\n".join(s for s, _ in SEED_PAIRS) + "\n\n", encoding="utf-8")
-    result = run_cli("attend", "--run", str(seed_run), "--input", str(sentences), "--out", str(out))
+    result = run_cli("attend", "--run", str(seed_run), "--input", str(sentences), "--output", str(out))
     assert result.exit_code == 0, result.output
     assert f"wrote {out} (5 sentences, 1 run" in result.stderr
     document = page_document(out)
@@ -55,7 +55,7 @@ def test_the_page_holds_the_attention_translate_json_prints(seed_run, tmp_path):
 
 def test_the_page_shows_every_beam_hypothesis_with_its_own_attention(seed_run, tmp_path):
     out = tmp_path / "beam.html"
-    result = run_cli("attend", "--run", str(seed_run), "--beam", "4", "--nbest", "3", "--out", str(out), "he is a teacher")
+    result = run_cli("attend", "--run", str(seed_run), "--beam", "4", "--nbest", "3", "--output", str(out), "he is a teacher")
     assert result.exit_code == 0, result.output
     hypotheses = page_document(out)["sentences"][0]["views"][0]["hypotheses"]
     expected = json_attention(seed_run, "he is a teacher", "--beam", "4", "--nbest", "3")
@@ -89,7 +89,7 @@ def test_gold_links_and_aer_come_with_the_reference_reading(seed_run, tmp_path):
     pairs.write_text("she is a doctor\telle est medecin\nwe are engineers\tnous sommes ingenieurs\n", encoding="utf-8")
     links.write_text("0-0 1-1 3-2\n0-0 1-1 2-2\n", encoding="utf-8")
     out = tmp_path / "gold.html"
-    result = run_cli("attend", "--run", str(seed_run), "--input", str(pairs), "--align", str(links), "--out", str(out))
+    result = run_cli("attend", "--run", str(seed_run), "--input", str(pairs), "--align", str(links), "--output", str(out))
     assert result.exit_code == 0, result.output
     for number, sentence in enumerate(page_document(out)["sentences"]):
         reference = sentence["views"][0]["hypotheses"][-1]
@@ -108,7 +108,7 @@ def test_gold_links_and_aer_come_with_the_reference_reading(seed_run, tmp_path):
 
 def test_runs_side_by_side_each_translate_the_same_sentences(seed_run, transformer_run, tmp_path):
     out = tmp_path / "compare.html"
-    result = run_cli("attend", "--run", str(seed_run), "--run", str(transformer_run), "--out", str(out), "she is a doctor")
+    result = run_cli("attend", "--run", str(seed_run), "--run", str(transformer_run), "--output", str(out), "she is a doctor")
     assert result.exit_code == 0, result.output
     document = page_document(out)
     assert [r["kind"] for r in document["runs"]] == ["single", "transformer"]
@@ -140,7 +140,7 @@ def multihead_run(tmp_path_factory):
 
 def test_over_training_page_has_every_validation(seed_run, tmp_path):
     page = tmp_path / "learn.html"
-    result = run_cli("attend", "--run", str(seed_run), "--over-training", "--out", str(page))
+    result = run_cli("attend", "--run", str(seed_run), "--over-training", "--output", str(page))
     assert result.exit_code == 0, result.output
     assert "4 probe sentences over 60 validations" in result.stderr
     training = page_document(page)["training"]
@@ -155,7 +155,7 @@ def test_over_training_animation_has_a_frame_per_validation(multihead_run, tmp_p
     from PIL import Image
 
     animation = tmp_path / "learn.gif"
-    result = run_cli("attend", "--run", str(multihead_run), "--over-training", "--out", str(animation))
+    result = run_cli("attend", "--run", str(multihead_run), "--over-training", "--output", str(animation))
     assert result.exit_code == 0, result.output
     with Image.open(animation) as image:
         assert image.format == "GIF" and image.n_frames == 3
@@ -177,13 +177,13 @@ def test_text_prints_the_matrix_in_the_terminal(seed_run):
 @pytest.mark.parametrize(
     "options,message",
     [
-        (["--out", "x.bmp"], "x.bmp: unsupported file type .bmp; use .png, .svg, .pdf, .html or .gif"),
-        (["--out", "x.gif"], "x.gif: a .gif shows attention over training: add --over-training"),
-        (["--over-training", "--out", "x.png"], "--over-training writes a page or an animation"),
-        (["--nbest", "2", "--out", "x.png"], "see the --nbest hypotheses with --out FILE.html"),
-        (["--head", "0", "--out", "x.html"], "the .html page has pickers for them"),
-        (["--run", "no-such-run", "--out", "x.html"], "no-such-run"),
-        (["--align", "x.align", "--out", "x.html"], "--align needs --input FILE"),
+        (["--output", "x.bmp"], "x.bmp: unsupported file type .bmp; use .png, .svg, .pdf, .html or .gif"),
+        (["--output", "x.gif"], "x.gif: a .gif shows attention over training: add --over-training"),
+        (["--over-training", "--output", "x.png"], "--over-training writes a page or an animation"),
+        (["--nbest", "2", "--output", "x.png"], "see the --nbest hypotheses with --output FILE.html"),
+        (["--head", "0", "--output", "x.html"], "the .html page has pickers for them"),
+        (["--run", "no-such-run", "--output", "x.html"], "no-such-run"),
+        (["--align", "x.align", "--output", "x.html"], "--align needs --input FILE"),
     ],
 )
 def test_attend_options_that_cannot_work_are_one_line_errors(seed_run, runs_dir, tmp_path, options, message):
@@ -200,7 +200,7 @@ def test_over_training_on_a_run_without_probes_says_why(seed_run, tmp_path):
     old = tmp_path / "old"
     shutil.copytree(seed_run, old)
     (old / "probes.jsonl").unlink()  # as a run trained before s2s kept probes
-    result = run_cli("attend", "--run", str(old), "--over-training", "--out", str(tmp_path / "learn.html"))
+    result = run_cli("attend", "--run", str(old), "--over-training", "--output", str(tmp_path / "learn.html"))
     assert result.exit_code == 2
     assert "no probe attention kept" in result.stderr and "train it again" in result.stderr
     assert not (tmp_path / "learn.html").exists()

@@ -23,7 +23,7 @@ SHOTS = os.environ.get("S2S_EXPLORER_SHOTS")
 
 def attend_page(tmp_path: Path, name: str, *options: str) -> Path:
     out = tmp_path / f"{name}.html"
-    result = run_cli("attend", *options, "--out", str(out))
+    result = run_cli("attend", *options, "--output", str(out))
     assert result.exit_code == 0, result.output
     return out
 

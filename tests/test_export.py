@@ -22,7 +22,7 @@ def exported(seed_run, tmp_path_factory):
     """A copy of the seed run (the shared one stays untouched) exported with its int8 graphs."""
     run = tmp_path_factory.mktemp("export") / "seed"
     shutil.copytree(seed_run, run, ignore=shutil.ignore_patterns("*.hyp.txt", "*.eval.json", "onnx"))
-    result = run_cli("export", str(run), "--format", "onnx", "--int8")
+    result = run_cli("export", "-r", str(run), "--format", "onnx", "--int8")
     assert result.exit_code == 0, result.output
     return run
 
@@ -89,7 +89,7 @@ def test_evaluate_with_the_onnx_engine_scores_as_torch(exported):
 def test_other_models_export_and_translate_as_torch(tmp_path, overrides):
     """A few steps of training are enough: the check is that the graphs compute what torch does."""
     run = train_seed_run(tmp_path / "runs", [*overrides, "train.epochs=3"])
-    result = run_cli("export", str(run))
+    result = run_cli("export", "-r", str(run))
     assert result.exit_code == 0, result.output
     assert json.loads((run / "onnx" / "export.json").read_text())["fp32"]["same_tokens"]
     assert_same(translations(run, "torch", 3, tmp_path), translations(run, "onnx", 3, tmp_path), 1e-3)
@@ -100,12 +100,12 @@ def test_engine_without_an_export_says_to_export(seed_run, exported, tmp_path):
     assert_one_line_error(result, "has no ONNX export", "s2s export")
     fp32_only = tmp_path / "seed"
     shutil.copytree(exported, fp32_only)
-    assert run_cli("export", str(fp32_only)).exit_code == 0  # without --int8: the earlier int8 graphs go
+    assert run_cli("export", "-r", str(fp32_only)).exit_code == 0  # without --int8: the earlier int8 graphs go
     assert not list((fp32_only / "onnx").glob("*.int8.onnx"))
     result = run_cli("evaluate", "--run", str(fp32_only), "--data", "data/seed.tsv", "--engine", "onnx-int8")
     assert_one_line_error(result, "has no int8 ONNX export", "--int8")
     result = run_cli("translate", "--run", str(exported), "--engine", "tensorrt", "he is a teacher")
-    assert_one_line_error(result, "--engine must be one of torch, onnx, onnx-int8")
+    assert_one_line_error(result, "Invalid value for '--engine'", "'tensorrt' is not one of 'torch', 'onnx', 'onnx-int8'")
     result = run_cli("translate", "--run", str(exported), "--engine", "onnx", "--checkpoint", "last.pt", "he is a teacher")
     assert_one_line_error(result, "holds best.pt, not last.pt")
     os.utime(fp32_only / "best.pt", ns=(1, 1))  # as if training had written a new best.pt since the export
@@ -114,12 +114,12 @@ def test_engine_without_an_export_says_to_export(seed_run, exported, tmp_path):
 
 
 def test_unsupported_format_is_a_one_line_error(exported):
-    assert_one_line_error(run_cli("export", str(exported), "--format", "tflite"), "--format must be onnx", "'tflite'")
+    assert_one_line_error(run_cli("export", "-r", str(exported), "--format", "tflite"), "'--format'", "'tflite' is not one of 'onnx'")
 
 
 @pytest.mark.parametrize("missing", ["onnx", "onnxruntime"])
 def test_missing_extra_is_a_one_line_error(exported, monkeypatch, missing):
     monkeypatch.setitem(sys.modules, missing, None)  # import fails as if it were not installed
-    assert_one_line_error(run_cli("export", str(exported)), 's2s[onnx]')
+    assert_one_line_error(run_cli("export", "-r", str(exported)), 'seq2seq-cli[onnx]')
     result = run_cli("translate", "--run", str(exported), "--engine", "onnx", "he is a teacher")
-    assert_one_line_error(result, 'pip install "s2s[onnx]"')
+    assert_one_line_error(result, 'pip install "seq2seq-cli[onnx]"')

@@ -163,7 +163,7 @@ def test_frozen_weights_stay_the_parents_and_a_fine_tuned_run_resumes_exactly_wi
     monkeypatch.undo()
     shutil.rmtree(base)  # the run folder is self-contained: resuming never reads the parent
 
-    assert run_cli("train", "--resume", str(cut)).exit_code == 0
+    assert run_cli("train", "--resume", "--run", str(cut)).exit_code == 0
     for name in (runs.LAST, runs.BEST):
         expected, got = runs.load_checkpoint(whole / name)["model"], runs.load_checkpoint(cut / name)["model"]
         assert all(torch.equal(expected[k], got[k]) for k in expected), name
@@ -205,7 +205,7 @@ def test_a_missing_parent_or_one_without_best_pt_and_resume_with_init_from(corpu
     shutil.copy(parent / runs.CONFIG_FILE, unfinished)
     assert_one_line_error(run_cli("train", "-c", config, "--init-from", str(unfinished)),
                           f"train.init_from: {unfinished} has no best.pt to start from")
-    assert_one_line_error(run_cli("train", "--resume", str(parent), "--init-from", str(parent)),
+    assert_one_line_error(run_cli("train", "--resume", "--run", str(parent), "--init-from", str(parent)),
                           "--init-from starts a new run from a trained one and --resume continues an interrupted one")
     assert_one_line_error(run_cli("train", "-c", config, "--set", "train.freeze=[encoder]"),
                           "train.freeze needs train.init_from")

@@ -154,7 +154,7 @@ def test_training_from_gzipped_json_lines_and_evaluating_on_it(tmp_path):
     assert scores[files["jsonl"]]["bleu"] == scores[files["tsv"]]["bleu"]
     align = write(tmp_path / "pairs.align", ["0-0"] * 5)
     result = run_cli("attend", "--run", str(run_dir), "--input", str(files["jsonl"]), "--align", str(align),
-                     "--out", str(tmp_path / "page.html"))
+                     "--output", str(tmp_path / "page.html"))
     assert result.exit_code == 0, result.output
 
 

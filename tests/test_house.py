@@ -90,7 +90,7 @@ def test_the_wheel_holds_every_subpackage_and_the_page_assets(tmp_path):
     result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                              str(tmp_path), str(ROOT)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    (wheel,) = tmp_path.glob("s2s-*.whl")
+    (wheel,) = tmp_path.glob("seq2seq_cli-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for path in PACKAGE.rglob("*"):
         if path.is_file() and "__pycache__" not in path.parts:

@@ -23,6 +23,6 @@ def test_a_run_saved_before_the_layers_is_listed_and_drawn(tmp_path):
     listed = run_cli("runs", "--runs-dir", str(OLD_RUN.parent), "--json")
     assert listed.exit_code == 0 and "run-before-layers" in listed.stdout
     picture = tmp_path / "old.png"
-    drawn = run_cli("attend", "--run", str(OLD_RUN), "--out", str(picture), "i am a student")
+    drawn = run_cli("attend", "--run", str(OLD_RUN), "--output", str(picture), "i am a student")
     assert drawn.exit_code == 0, drawn.output
     assert picture.stat().st_size > 0

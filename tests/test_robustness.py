@@ -93,7 +93,7 @@ def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_weights(uninter
     process = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert process.returncode == 128 + signal_number, process.stderr
     assert "Traceback" not in process.stderr
-    assert f"Resume with: s2s train --resume {run_dir}" in process.stderr
+    assert f"Resume with: s2s train --resume -r {run_dir}" in process.stderr
     stopped_at = runs.load_checkpoint(run_dir / "last.pt")["step"]
     assert 0 < stopped_at < runs.load_checkpoint(uninterrupted / "last.pt")["step"]
     assert runs.read_state(run_dir) == {**runs.read_state(run_dir), "step": stopped_at, "finished": False}
@@ -101,7 +101,7 @@ def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_weights(uninter
     threads = torch.get_num_threads()
     torch.set_num_threads(1 if threads > 1 else 2)  # this process's own setting must not leak into the run
     try:
-        result = run_cli("train", "--resume", str(run_dir))
+        result = run_cli("train", "--resume", "--run", str(run_dir))
     finally:
         torch.set_num_threads(threads)
     assert result.exit_code == 0, result.output
@@ -119,7 +119,7 @@ def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_weights(uninter
 
 
 def test_resuming_a_finished_run_says_so(uninterrupted):
-    assert_one_line_error(run_cli("train", "--resume", str(uninterrupted)), "training already finished")
+    assert_one_line_error(run_cli("train", "--resume", "--run", str(uninterrupted)), "training already finished")
     newest = run_cli("train", "--resume", "--runs-dir", str(uninterrupted.parent))  # no RUN: the newest
     assert_one_line_error(newest, f"{uninterrupted}: training already finished")
 
@@ -131,7 +131,7 @@ def test_kill_9_at_random_moments_leaves_loadable_checkpoints(train_command, tmp
         if attempt == 0:
             command = train_command(tmp_path)
         else:
-            command = [sys.executable, "-m", "seq2seq_cli", "train", "--resume", str(run_dir)]
+            command = [sys.executable, "-m", "seq2seq_cli", "train", "--resume", "--run", str(run_dir)]
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if attempt == 0:
             wait_for(lambda: (run_dir / "last.pt").is_file())
@@ -142,7 +142,7 @@ def test_kill_9_at_random_moments_leaves_loadable_checkpoints(train_command, tmp
             assert runs.load_checkpoint(run_dir / checkpoint)["model"]
         assert run_cli("translate", "--run", str(run_dir), "the red car is small").exit_code == 0
     finished, saved = runs.load_checkpoint(run_dir / "last.pt")["trainer"]["finished"], (run_dir / "last.pt").read_bytes()
-    result = run_cli("train", "--resume", str(run_dir))
+    result = run_cli("train", "--resume", "--run", str(run_dir))
     if finished:  # the last kill came after training's end: resuming says so and changes nothing
         assert_one_line_error(result, f"{run_dir}: training already finished (all epochs done)")
         assert (run_dir / "last.pt").read_bytes() == saved
@@ -166,7 +166,7 @@ def test_a_full_disk_is_a_clear_error_and_the_previous_checkpoint_survives(train
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
 
-    result = subprocess.run([sys.executable, "-m", "seq2seq_cli", "train", "--resume", str(full)], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "seq2seq_cli", "train", "--resume", "--run", str(full)], cwd=ROOT,
                             capture_output=True, text=True, preexec_fn=small_disk)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and "the previous one is intact" in result.stderr
@@ -182,7 +182,7 @@ def test_an_unwritable_runs_folder_is_a_clear_error(tmp_path):
 
 
 def test_a_non_finite_loss_stops_and_names_the_step_without_touching_saved_weights(tmp_path, monkeypatch):
-    from seq2seq_cli.training import trainer as training
+    from seq2seq_cli.training import updates as training  # the update step looks batch_loss up there
 
     real_loss, calls = training.batch_loss, []
 
@@ -201,7 +201,7 @@ def test_a_non_finite_loss_stops_and_names_the_step_without_touching_saved_weigh
 
 
 def test_non_finite_batches_can_be_skipped(tmp_path, monkeypatch):
-    from seq2seq_cli.training import trainer as training
+    from seq2seq_cli.training import updates as training  # the update step looks batch_loss up there
 
     real_loss, calls = training.batch_loss, []
 

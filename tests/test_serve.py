@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import ROOT, run_cli
 from tests.test_bad_input import assert_one_line_error
 
-pytest.importorskip("fastapi", reason='the serve extra: pip install "s2s[serve]"')
+pytest.importorskip("fastapi", reason='the serve extra: pip install "seq2seq-cli[serve]"')
 from fastapi.testclient import TestClient  # noqa: E402
 
 from seq2seq_cli.decoding.translator import Translator  # noqa: E402
@@ -85,7 +85,7 @@ def test_health_and_the_live_explorer(client):
 
 def test_serve_without_the_extra_says_how_to_install_it(seed_run, monkeypatch):
     monkeypatch.setitem(sys.modules, "uvicorn", None)
-    assert_one_line_error(run_cli("serve", "--run", str(seed_run)), 'pip install "s2s[serve]"')
+    assert_one_line_error(run_cli("serve", "--run", str(seed_run)), 'pip install "seq2seq-cli[serve]"')
 
 
 def free_port() -> int:

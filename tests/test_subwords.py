@@ -41,8 +41,8 @@ def test_the_pieces_spell_the_words(subword_run):
 
 def test_attend_draws_words_and_with_pieces_the_pieces(subword_run, tmp_path, drawn):
     out = str(tmp_path / "a.png")
-    assert run_cli("attend", "--run", str(subword_run), "--out", out, "i am a student").exit_code == 0
-    assert run_cli("attend", "--run", str(subword_run), "--out", out, "--pieces", "i am a student").exit_code == 0
+    assert run_cli("attend", "--run", str(subword_run), "--output", out, "i am a student").exit_code == 0
+    assert run_cli("attend", "--run", str(subword_run), "--output", out, "--pieces", "i am a student").exit_code == 0
     (words, _, word_weights), (pieces, piece_steps, piece_weights) = drawn
     translator = Translator.from_run(subword_run)
     assert words == ["i", "am", "a", "student"]
@@ -109,8 +109,8 @@ def test_the_explorer_shows_words_and_with_pieces_the_pieces(subword_run, tmp_pa
     from tests.test_explorer import page_document
 
     words, pieces = tmp_path / "words.html", tmp_path / "pieces.html"
-    assert run_cli("attend", "--run", str(subword_run), "--out", str(words), "i am a student").exit_code == 0
-    assert run_cli("attend", "--run", str(subword_run), "--out", str(pieces), "--pieces", "i am a student").exit_code == 0
+    assert run_cli("attend", "--run", str(subword_run), "--output", str(words), "i am a student").exit_code == 0
+    assert run_cli("attend", "--run", str(subword_run), "--output", str(pieces), "--pieces", "i am a student").exit_code == 0
     by_words, by_pieces = (page_document(p)["sentences"][0]["views"][0] for p in (words, pieces))
     assert by_words["source_tokens"] == ["i", "am", "a", "student"]
     assert by_pieces["source_tokens"] == Translator.from_run(subword_run).src_tokenizer.tokens("i am a student")

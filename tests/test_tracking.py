@@ -78,7 +78,7 @@ def test_no_tensorboard_folder_unless_asked(two_runs):
 def test_missing_tensorboard_is_one_line_before_training(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # what `import tensorboard` meets when it is not installed
     result = run_cli("train", "-c", "configs/seed.yaml", "--set", TENSORBOARD, "--set", f"train.runs_dir={tmp_path / 'runs'}")
-    expected = 'configs/seed.yaml: train.log_to: tensorboard is not installed: pip install "s2s[tensorboard]"'
+    expected = 'configs/seed.yaml: train.log_to: tensorboard is not installed: pip install "seq2seq-cli[tensorboard]"'
     assert_one_line_error(result, expected)
     assert not (tmp_path / "runs").exists()  # nothing was started
 
@@ -101,7 +101,7 @@ def test_resuming_with_tensorboard_hides_what_the_interrupted_run_logged_past_it
     _log_orphan(run_dir, "loss/validation", stopped_at + 1, 999.0)  # as if killed after logging, before saving
     time.sleep(1.1)  # event files are read in name order, and their names start with the second they were made
 
-    result = run_cli("train", "--resume", str(run_dir))
+    result = run_cli("train", "--resume", "--run", str(run_dir))
     assert result.exit_code == 0, result.output
     records = runs.read_metrics(run_dir)
     scalars = events(run_dir).Scalars("loss/validation")
@@ -164,7 +164,7 @@ def test_runs_in_an_empty_or_missing_folder(tmp_path):
 
 def test_compare_draws_one_curve_per_run_from_its_metrics(two_runs, tmp_path):
     out = tmp_path / "curves.png"
-    result = run_cli("compare", "tb", "dot", "--runs-dir", str(two_runs), "--out", str(out), "--metric", "loss")
+    result = run_cli("compare", "-r", "tb", "-r", "dot", "--runs-dir", str(two_runs), "--output", str(out), "--metric", "loss")
     assert result.exit_code == 0, result.output
     assert f"wrote {out}" in result.stderr
     with Image.open(out) as picture:
@@ -188,18 +188,18 @@ def test_compare_against_minutes_and_by_chrf(two_runs):
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["tb", "nope"], "nope: no such run"),
-    (["tb", "--out", "{tmp}/c.jpg"], "c.jpg: unsupported file type .jpg; use .png, .svg or .pdf"),
-    (["tb", "--metric", "accuracy"], "--metric must be bleu, chrf or loss; got 'accuracy'"),
-    (["tb", "--x", "epochs"], "--x must be step or minutes; got 'epochs'"),
-    (["tb", "{tmp}/empty"], "empty: no validation BLEU in metrics.jsonl yet"),
+    (["-r", "tb", "-r", "nope"], "nope: no such run"),
+    (["-r", "tb", "--output", "{tmp}/c.jpg"], "c.jpg: unsupported file type .jpg; use .png, .svg or .pdf"),
+    (["-r", "tb", "--metric", "accuracy"], "'accuracy' is not one of 'bleu', 'chrf', 'loss'"),
+    (["-r", "tb", "--x", "epochs"], "'epochs' is not one of 'step', 'minutes'"),
+    (["-r", "tb", "-r", "{tmp}/empty"], "empty: no validation BLEU in metrics.jsonl yet"),
 ])
 def test_compare_mistakes_are_one_line(two_runs, tmp_path, arguments, message):
     empty = tmp_path / "empty"  # a run that has not validated yet
     empty.mkdir()
     shutil.copy(two_runs / "tb" / runs.CONFIG_FILE, empty / runs.CONFIG_FILE)
     arguments = [a.format(tmp=tmp_path) for a in arguments]
-    out = [] if "--out" in arguments else ["--out", str(tmp_path / "c.png")]
+    out = [] if "--output" in arguments else ["--output", str(tmp_path / "c.png")]
     assert_one_line_error(run_cli("compare", *arguments, *out, "--runs-dir", str(two_runs)), message)
     assert not list(tmp_path.glob("c.*"))
 
@@ -209,7 +209,7 @@ def test_runs_and_compare_never_import_torch(two_runs, tmp_path):
     script = (
         "import sys\nfrom seq2seq_cli.cli import app\n"
         f"for args in (['runs', '--runs-dir', {str(two_runs)!r}], "
-        f"['compare', 'tb', 'dot', '--runs-dir', {str(two_runs)!r}, '--out', {str(tmp_path / 'c.png')!r}]):\n"
+        f"['compare', '-r', 'tb', '-r', 'dot', '--runs-dir', {str(two_runs)!r}, '-o', {str(tmp_path / 'c.png')!r}]):\n"
         "    try:\n        app(args)\n    except SystemExit as exc:\n        assert not exc.code, exc.code\n"
         "print('torch' in sys.modules)\n"
     )

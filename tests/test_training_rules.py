@@ -30,7 +30,7 @@ def metrics(run_dir: Path) -> list[dict]:
 
 def poison_training_batches(monkeypatch, which) -> None:
     """Training batches (not validation ones) whose call number ``which`` accepts get an infinite loss."""
-    from seq2seq_cli.training import trainer as training
+    from seq2seq_cli.training import updates as training  # the update step looks batch_loss up there
 
     real_loss, calls = training.batch_loss, []
 
@@ -116,7 +116,7 @@ def test_equal_validations_keep_the_first_as_best_pt_and_in_the_final_message(tm
 
 def interrupted_run(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
     """A seed run on a copy of the data, stopped by SIGINT during its third step."""
-    from seq2seq_cli.training import trainer as training
+    from seq2seq_cli.training import updates as training  # the update step looks batch_loss up there
 
     data = tmp_path / "seed.tsv"
     data.write_bytes((ROOT / "data" / "seed.tsv").read_bytes())
@@ -142,18 +142,18 @@ def test_resume_refuses_training_data_that_changed_or_moved(tmp_path, monkeypatc
 
     data.write_bytes(original + b"i am tall\tje suis grand\n")
     assert_one_line_error(
-        run_cli("train", "--resume", str(run_dir)),
+        run_cli("train", "--resume", "--run", str(run_dir)),
         f"{data}: data.train changed since the run started (size {size} -> {size + 24} bytes); "
         "resume needs the same training data",
     )
     data.write_bytes(original.replace(b"etudiant", b"etudianx"))
-    assert_one_line_error(run_cli("train", "--resume", str(run_dir)), f"{data}: data.train changed", "same size, sha256")
+    assert_one_line_error(run_cli("train", "--resume", "--run", str(run_dir)), f"{data}: data.train changed", "same size, sha256")
     data.rename(tmp_path / "moved.tsv")
-    assert_one_line_error(run_cli("train", "--resume", str(run_dir)), f"{data}: data.train is missing")
+    assert_one_line_error(run_cli("train", "--resume", "--run", str(run_dir)), f"{data}: data.train is missing")
     (tmp_path / "moved.tsv").rename(data)
     data.write_bytes(original)
 
-    result = run_cli("train", "--resume", str(run_dir))
+    result = run_cli("train", "--resume", "--run", str(run_dir))
     assert result.exit_code == 0, result.output
     assert "done" in result.stdout and "warning" not in result.stdout
 
@@ -163,7 +163,7 @@ def test_a_run_saved_before_fingerprints_resumes_with_a_warning(tmp_path, monkey
     checkpoint = runs.load_checkpoint(run_dir / "last.pt")
     del checkpoint["trainer"]["data_files"]
     runs.save_checkpoint(checkpoint, run_dir / "last.pt")
-    result = run_cli("train", "--resume", str(run_dir))
+    result = run_cli("train", "--resume", "--run", str(run_dir))
     assert result.exit_code == 0, result.output
     assert "saved without a fingerprint of its data files" in result.stdout
 

@@ -109,7 +109,7 @@ def test_the_transformer_learns_the_five_pairs(transformer_run):
 @pytest.mark.parametrize("options", [[], ["--layer", "0", "--head", "2"], ["--grid"], ["--grid", "--layer", "0"]])
 def test_attend_draws_layers_heads_and_grids(transformer_run, tmp_path, options):
     out = tmp_path / "heads.png"
-    result = run_cli("attend", "--run", str(transformer_run), "--out", str(out), *options, "she is a doctor")
+    result = run_cli("attend", "--run", str(transformer_run), "--output", str(out), *options, "she is a doctor")
     assert result.exit_code == 0, result.output
     assert out.read_bytes().startswith(b"\x89PNG")
 
@@ -129,7 +129,7 @@ def test_attend_draws_the_head_it_is_asked_for(transformer_run, tmp_path, monkey
     drawn = []
     monkeypatch.setattr(plot, "plot_attention", lambda source, output, weights, *rest: drawn.append(weights))
     options = [*(["--layer", layer] if layer else []), *(["--head", head] if head else [])]
-    result = run_cli("attend", "--run", str(transformer_run), "--out", str(tmp_path / "h.png"), *options, "she is a doctor")
+    result = run_cli("attend", "--run", str(transformer_run), "--output", str(tmp_path / "h.png"), *options, "she is a doctor")
     assert result.exit_code == 0, result.output
     attention = Translator.from_run(transformer_run).translate(["she is a doctor"])[0].attention  # what the model did
     assert attention.shape[1:3] == (2, 4)
@@ -146,14 +146,14 @@ def test_attend_grid_draws_every_head_of_the_layer(transformer_run, tmp_path, mo
     drawn = []
     monkeypatch.setattr(plot, "_plot_heads", lambda source, output, weights, *rest: drawn.append(weights))
     for options in (["--grid"], ["--grid", "--layer", "0"]):
-        result = run_cli("attend", "--run", str(transformer_run), "--out", str(tmp_path / "g.png"), *options, "he is a teacher")
+        result = run_cli("attend", "--run", str(transformer_run), "-o", str(tmp_path / "g.png"), *options, "he is a teacher")
         assert result.exit_code == 0, result.output
     attention = Translator.from_run(transformer_run).translate(["he is a teacher"])[0].attention
     assert torch.equal(drawn[0], attention[:, 1]) and torch.equal(drawn[1], attention[:, 0])
 
 
 def test_attend_rejects_a_head_that_does_not_exist(transformer_run, tmp_path):
-    result = run_cli("attend", "--run", str(transformer_run), "--out", str(tmp_path / "x.png"), "--head", "9")
+    result = run_cli("attend", "--run", str(transformer_run), "--output", str(tmp_path / "x.png"), "--head", "9")
     assert result.exit_code == 2 and "--head 9: this model has heads 0 to 3" in result.stderr
 
 
@@ -162,7 +162,7 @@ def test_multihead_attention_for_the_gru_decoder(tmp_path):
                      "--set", "model.attention=multihead", "--set", "model.heads=4")
     assert result.exit_code == 0, result.output
     out = tmp_path / "grid.png"
-    result = run_cli("attend", "--runs-dir", str(tmp_path), "--grid", "--out", str(out), "he is a teacher")
+    result = run_cli("attend", "--runs-dir", str(tmp_path), "--grid", "--output", str(out), "he is a teacher")
     assert result.exit_code == 0 and result.stdout == "il est professeur\n"
 
 
@@ -175,6 +175,6 @@ def test_sentencepiece_is_trained_on_first_use_and_kept_in_the_run(tmp_path):
     assert (run / "spm.src.model").is_file() and (run / "spm.tgt.model").is_file()
     pieces = (run / "vocab.tgt.txt").read_text(encoding="utf-8").splitlines()
     assert any(p.startswith("\u2581") for p in pieces) and len(pieces) <= 310
-    result = run_cli("attend", "--run", str(run), "--out", str(tmp_path / "w.png"), "the red car is small")
+    result = run_cli("attend", "--run", str(run), "--output", str(tmp_path / "w.png"), "the red car is small")
     assert result.exit_code == 0, result.output
     assert "▁" not in result.stdout  # detokenised

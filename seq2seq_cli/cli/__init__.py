@@ -7,7 +7,7 @@ so ``s2s --help`` answers at once; torch is imported inside the commands that ne
 
 # Importing a command module registers its commands, in the order `s2s --help` lists them.
 # isort: off
-from seq2seq_cli.cli import train, translate, attend, evaluate, catalog, serve, doctor  # noqa: F401
+from seq2seq_cli.cli import train, translate, attend, evaluate, catalog, serve, doctor, data, cache  # noqa: F401
 # isort: on
 from seq2seq_cli.cli.app import app
 

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NamedTuple, Optional
 
 import typer
 
 from seq2seq_cli.cli.app import app
-from seq2seq_cli.cli.common import input_lines, stderr, stdout, user_errors, warn
-from seq2seq_cli.cli.options import DEFAULT_SENTENCE, BeamOption, RunsDirOption
+from seq2seq_cli.cli.common import input_lines, pick_run, renamed, stderr, stdout, user_errors, warn
+from seq2seq_cli.cli.options import DEFAULT_SENTENCE, BeamOption, Device, DeviceOption, OldOutOption, RunsDirOption
 from seq2seq_cli.errors import S2SError
 
 ATTEND_TYPES = (".png", ".svg", ".pdf", ".html", ".gif")
+
+
+class Style(StrEnum):
+    grid = "grid"
+    annotated = "annotated"
+
 
 TextArgument = Annotated[
     Optional[str],
@@ -21,14 +28,14 @@ TextArgument = Annotated[
 InputOption = Annotated[
     Optional[Path], typer.Option("--input", "-i", help="Sentences, one a line (with --align: pairs, TSV or .jsonl).")
 ]
-OutOption = Annotated[
+OutputOption = Annotated[
     Optional[Path],
-    typer.Option("--out", "-o", help="Picture (.png .svg .pdf), explorer page (.html); with --over-training .html or .gif. "
+    typer.Option("--output", "-o", help="Picture (.png .svg .pdf), explorer page (.html); with --over-training .html or .gif. "
                  "[default: attention.png]"),
 ]
 TextOption = Annotated[bool, typer.Option("--text", help="Print the matrix as a coloured table in the terminal.")]
 StyleOption = Annotated[
-    Optional[str], typer.Option("--style", help="Pictures: grid (dark, cell borders) or annotated (light, weights printed).")
+    Optional[Style], typer.Option("--style", help="Pictures: grid (dark, cell borders) or annotated (light, weights printed).")
 ]
 LayerOption = Annotated[
     Optional[int], typer.Option("--layer", help="Multi-head models: which decoder layer. [default: the last]")
@@ -48,7 +55,8 @@ OverTrainingOption = Annotated[
 ]
 RunsOption = Annotated[
     Optional[list[str]],
-    typer.Option("--run", help="Run folder or name inside --runs-dir; repeat to compare runs (.html). [default: newest run]"),
+    typer.Option("--run", "-r",
+                 help="Run folder or name inside --runs-dir; repeat to compare runs (.html). [default: newest run]"),
 ]
 
 
@@ -56,7 +64,7 @@ RunsOption = Annotated[
 def attend(
     text: TextArgument = None,
     input_file: InputOption = None,
-    out: OutOption = None,
+    out: OutputOption = None,
     as_text: TextOption = False,
     style: StyleOption = None,
     layer: LayerOption = None,
@@ -69,25 +77,36 @@ def attend(
     over_training: OverTrainingOption = False,
     run: RunsOption = None,
     runs_dir: RunsDirOption = Path("runs"),
+    device: DeviceOption = Device.cpu,
+    old_out: OldOutOption = None,
 ) -> None:
     """Show attention: a heatmap picture, an interactive [bold].html[/] explorer, or a table in the terminal."""
     with user_errors():
-        from seq2seq_cli.runs import find_run
-
-        out, kind = _output(out, as_text)
+        out, kind = _output(renamed(out, old_out, "--output", "--out"), as_text)
         if over_training:
             _check_over_training_options(kind, text, input_file, as_text, nbest, align, beam, run)
-            return _attend_over_training(find_run(run[0] if run else None, runs_dir), out, kind)
+            return _attend_over_training(pick_run(run[0] if run else None, runs_dir), out, kind)
         if kind == ".gif":
             raise S2SError(f"{out}: a .gif shows attention over training: add --over-training, or use .png or .html")
-        run_dirs = [find_run(name, runs_dir) for name in (run or [None])]
+        run_dirs = [pick_run(name, runs_dir) for name in (run or [None])]
         lines = _attend_lines(text, input_file, align)
         if kind == ".html":
             if style is not None or grid or layer is not None or head is not None:
                 raise S2SError("--style, --layer, --head and --grid choose one picture; the .html page has pickers for them")
-            return _attend_page(run_dirs, lines, out, beam, nbest, pieces, input_file, align)
+            return _attend_page(run_dirs, lines, out, beam, nbest, pieces, input_file, align, device.value)
         _check_one_picture(lines, run_dirs, nbest, align, as_text, out)
-        _attend_picture(run_dirs[0], lines, out, as_text, style or "grid", layer, head, grid, pieces, beam)
+        shown = _Picture(style.value if style else "grid", layer, head, grid, pieces)
+        _attend_picture(run_dirs[0], lines, out, as_text, shown, beam, device.value)
+
+
+class _Picture(NamedTuple):
+    """What one picture shows: its style, and for multi-head models which layer and head, or all."""
+
+    style: str
+    layer: Optional[int]
+    head: Optional[int]
+    grid: bool
+    pieces: bool
 
 
 def _output(out: Optional[Path], as_text: bool) -> tuple[Optional[Path], Optional[str]]:
@@ -102,7 +121,7 @@ def _output(out: Optional[Path], as_text: bool) -> tuple[Optional[Path], Optiona
 
 def _check_over_training_options(kind, text, input_file, as_text, nbest, align, beam, run) -> None:
     if kind not in (".html", ".gif"):
-        raise S2SError("--over-training writes a page or an animation: give --out FILE.html or --out FILE.gif")
+        raise S2SError("--over-training writes a page or an animation: give --output FILE.html or --output FILE.gif")
     given = [name for name, used in (("a sentence", text is not None), ("--input", input_file is not None), ("--text", as_text),
                                      ("--nbest", nbest > 1), ("--align", align is not None), ("--beam", beam is not None),
                                      ("a second --run", run is not None and len(run) > 1)) if used]
@@ -130,48 +149,47 @@ def _check_one_picture(
 ) -> None:
     what = "a picture" if not as_text else "--text"
     if len(run_dirs) > 1:
-        raise S2SError(f"{what} shows one run: compare runs with --out FILE.html")
+        raise S2SError(f"{what} shows one run: compare runs with --output FILE.html")
     if nbest > 1:
-        raise S2SError(f"{what} shows the best translation: see the --nbest hypotheses with --out FILE.html")
+        raise S2SError(f"{what} shows the best translation: see the --nbest hypotheses with --output FILE.html")
     if align is not None:
-        raise S2SError(f"{what} cannot draw gold links: use --out FILE.html with --align")
+        raise S2SError(f"{what} cannot draw gold links: use --output FILE.html with --align")
     if len(lines) > 1 and (not as_text or out is not None):
-        raise S2SError(f"a picture shows one sentence, not {len(lines)}: use --out FILE.html (or --text alone)")
+        raise S2SError(f"a picture shows one sentence, not {len(lines)}: use --output FILE.html (or --text alone)")
 
 
-def _attend_picture(run_dir: Path, lines: list[str], out: Optional[Path], as_text: bool, style: str,
-                    layer: Optional[int], head: Optional[int], grid: bool, pieces: bool, beam: Optional[int]) -> None:
+def _attend_picture(run_dir: Path, lines: list[str], out: Optional[Path], as_text: bool, picture: _Picture,
+                    beam: Optional[int], device: str) -> None:
     """The best translation of each sentence as a picture (one sentence) and/or coloured tables."""
-    if style not in ("grid", "annotated"):
-        raise S2SError(f"--style must be grid or annotated, got {style!r}")
     from seq2seq_cli.decoding.translator import Translator, translate_lines
     from seq2seq_cli.viz.plot import attention_table, chosen_map, plot_translation
 
-    translator = Translator.from_run(run_dir).with_decoding(beam_size=beam, n_best=1)
+    translator = Translator.from_run(run_dir, device=device).with_decoding(beam_size=beam, n_best=1)
     warn_line = stderr().print
     outputs = translate_lines(translator, lines, lambda message: warn_line(f"[yellow]warning:[/] {message}"), len(lines) > 1)
     for candidates in outputs:
         translation = candidates[0]
         if out is not None:
-            plot_translation(translation, out, style, layer, head, grid, pieces)
+            plot_translation(translation, out, *picture)
         typer.echo(translation.text)
         if as_text:
-            shown = translation if pieces else translation.by_words()
-            weights, title = chosen_map(shown, layer, head)
+            shown = translation if picture.pieces else translation.by_words()
+            weights, title = chosen_map(shown, picture.layer, picture.head)
             stdout().print(attention_table(shown.source, shown.steps, weights, title))
     if out is not None:
         stderr().print(f"wrote {out}")
 
 
 def _attend_page(run_dirs: list[Path], lines: list[str], out: Path, beam: Optional[int], nbest: int, pieces: bool,
-                 input_file: Optional[Path], align: Optional[Path]) -> None:
+                 input_file: Optional[Path], align: Optional[Path], device: str) -> None:
     """The interactive explorer: every sentence, every run, the n-best, gold links when given."""
     from seq2seq_cli.data.alignments import read_alignments
     from seq2seq_cli.data.corpora import read_pairs
     from seq2seq_cli.viz.explorer import Run, run_names, translations_document
     from seq2seq_cli.viz.page import write_page
 
-    runs_to_show = [Run.load(d, name, beam_size=beam, n_best=nbest) for d, name in zip(run_dirs, run_names(run_dirs))]
+    names = run_names(run_dirs)
+    runs_to_show = [Run.load(d, name, device, beam_size=beam, n_best=nbest) for d, name in zip(run_dirs, names)]
     pairs = gold = None
     if align is not None:
         data = runs_to_show[0].translator.config.data  # a .jsonl file's sides are the first run's languages

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from seq2seq_cli.cli.app import app
-from seq2seq_cli.cli.common import stderr, stdout, user_errors
-from seq2seq_cli.cli.options import RunArgument, RunsDirOption
+from seq2seq_cli.cli.common import pick_run, renamed, stderr, stdout, user_errors
+from seq2seq_cli.cli.options import OldOutOption, OldRunArgument, RunOption, RunsDirOption
+
+
+class Metric(StrEnum):
+    bleu = "bleu"
+    chrf = "chrf"
+    loss = "loss"
+
+
+class Axis(StrEnum):
+    step = "step"
+    minutes = "minutes"
+
 
 RunsJsonOption = Annotated[bool, typer.Option("--json", help="One JSON list of the runs instead of a table.")]
-CompareRunsArgument = Annotated[list[str], typer.Argument(help="Runs to compare: folders, or names inside --runs-dir.")]
-PictureOption = Annotated[Path, typer.Option("--out", "-o", help="Picture: .png, .svg or .pdf.")]
-MetricOption = Annotated[str, typer.Option("--metric", help="What to plot: bleu, chrf or loss (all on validation).")]
-AxisOption = Annotated[str, typer.Option("--x", help="Against what: step, or minutes of training.")]
+CompareRunsOption = Annotated[
+    Optional[list[str]], typer.Option("--run", "-r", help="A run to compare: a folder, or a name inside --runs-dir (repeat).")
+]
+OldRunsArgument = Annotated[Optional[list[str]], typer.Argument(hidden=True, show_default=False)]
+PictureOption = Annotated[Path, typer.Option("--output", "-o", help="Picture: .png, .svg or .pdf.")]
+MetricOption = Annotated[Metric, typer.Option("--metric", help="What to plot (all on validation).")]
+AxisOption = Annotated[Axis, typer.Option("--x", help="Against what: steps, or minutes of training.")]
 LastOption = Annotated[
     Optional[int], typer.Option("--last", help="Average the last N validations' weights (needs train.keep_last >= N).")
 ]
@@ -23,7 +39,7 @@ BestOption = Annotated[
     Optional[int], typer.Option("--best", help="Average the N best validations' weights (needs train.keep_best >= N).")
 ]
 AverageOutOption = Annotated[
-    Optional[Path], typer.Option("--out", "-o", help="Where to write it. [default: <run>/average-last<N>.pt or -best<N>]")
+    Optional[Path], typer.Option("--output", "-o", help="Where to write it. [default: <run>/average-last<N>.pt or -best<N>]")
 ]
 
 
@@ -46,41 +62,47 @@ def list_runs(runs_dir: RunsDirOption = Path("runs"), as_json: RunsJsonOption = 
 
 @app.command()
 def compare(
-    run: CompareRunsArgument,
+    run: CompareRunsOption = None,
     out: PictureOption = Path("compare.png"),
-    metric: MetricOption = "bleu",
-    x: AxisOption = "step",
+    metric: MetricOption = Metric.bleu,
+    x: AxisOption = Axis.step,
     runs_dir: RunsDirOption = Path("runs"),
+    old_runs: OldRunsArgument = None,
+    old_out: OldOutOption = None,
 ) -> None:
     """Draw several runs' validation curves on one plot, one line per run."""
     with user_errors():
-        from seq2seq_cli.catalog import AXES, METRICS, check_choice
+        from seq2seq_cli.catalog import AXES, METRICS
+        from seq2seq_cli.errors import S2SError
         from seq2seq_cli.runs import find_run
         from seq2seq_cli.viz.plot import check_image_path, plot_comparison, validation_curves
 
-        check_choice("--metric", metric, list(METRICS))
-        check_choice("--x", x, list(AXES))
+        run, out = renamed(run, old_runs, "--run", "RUN arguments"), renamed(out, old_out, "--output", "--out")
+        if not run:
+            raise S2SError("name the runs to compare: --run A --run B ...")
         check_image_path(out)
         run_dirs = [find_run(name, runs_dir, need_checkpoint=False) for name in run]
-        plot_comparison(validation_curves(run_dirs, metric, x), out, AXES[x], METRICS[metric][1])
-        stderr().print(f"wrote {out}: {METRICS[metric][1]} of {len(run_dirs)} run{'s' * (len(run_dirs) != 1)} against {AXES[x]}")
+        plot_comparison(validation_curves(run_dirs, metric.value, x.value), out, AXES[x.value], METRICS[metric.value][1])
+        plotted = f"{METRICS[metric.value][1]} of {len(run_dirs)} run{'s' * (len(run_dirs) != 1)} against {AXES[x.value]}"
+        stderr().print(f"wrote {out}: {plotted}")
 
 
 @app.command()
 def average(
-    run: RunArgument = None,
+    run: RunOption = None,
     last: LastOption = None,
     best: BestOption = None,
     out: AverageOutOption = None,
     runs_dir: RunsDirOption = Path("runs"),
+    old_run: OldRunArgument = None,
+    old_out: OldOutOption = None,
 ) -> None:
     """Average a run's last or best checkpoints into one; use it with [bold]--checkpoint[/]."""
     with user_errors():
-        from seq2seq_cli.runs import find_run
         from seq2seq_cli.training.averaging import average_run
 
-        run_dir = find_run(run, runs_dir)
-        averaged = average_run(run_dir, last, best, out)
+        run_dir = pick_run(renamed(run, old_run, "--run", "a RUN argument"), runs_dir)
+        averaged = average_run(run_dir, last, best, renamed(out, old_out, "--output", "--out"))
         steps = ", ".join(str(step) for step in averaged.steps)
         stderr().print(f"averaged the {averaged.chosen_by} checkpoints (steps {steps}) into {averaged.path}")
         name = averaged.path.name if averaged.path.parent.resolve() == run_dir.resolve() else str(averaged.path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,9 @@ def user_errors() -> Iterator[None]:
     """Turn an ``S2SError`` into one red line on stderr and exit code 2 (no traceback)."""
     try:
         yield
+    except BrokenPipeError:  # `s2s translate --input big.txt | head`: the reader has all it wants
+        _quiet_stdout()
+        raise typer.Exit(0) from None
     except KeyboardInterrupt:
         stderr().print("[yellow]stopped:[/] interrupted")
         raise typer.Exit(130) from None
@@ -39,6 +43,35 @@ def user_errors() -> Iterator[None]:
         colour = "red" if exc.label == "error" else "yellow"
         stderr().print(f"[{colour}]{exc.label}:[/] {escape(str(exc))}")
         raise typer.Exit(exc.exit_code) from None
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush at exit finds no closed pipe
+    (and prints nothing), as ``cat`` and ``sacrebleu`` end quietly when their reader goes."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def pick_run(run: Optional[str], runs_dir: Path, need_checkpoint: bool = True) -> Path:
+    """The run named, or the newest; when that was a choice among several, stderr says which."""
+    from seq2seq_cli.runs import find_run, trained_runs
+
+    chosen = find_run(run, runs_dir, need_checkpoint)
+    if run is None:
+        count = len(trained_runs(runs_dir, need_checkpoint))
+        if count > 1:
+            stderr().print(f"using {chosen}, the newest of {count} runs in {runs_dir}/ (--run chooses another)", markup=False)
+    return chosen
+
+
+def renamed(new_value, old_value, new: str, old: str):
+    """An option's value under its one spelling; the old spelling still works for this release, with a warning."""
+    if old_value is None or old_value is False:
+        return new_value
+    if new_value not in (None, False):
+        raise S2SError(f"{old} is the old spelling of {new}: give one of them")
+    warn(f"{old} is deprecated and will be removed in the next release: use {new}")
+    return old_value
 
 
 def warn(message: str) -> None:

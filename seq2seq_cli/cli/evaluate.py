@@ -8,10 +8,29 @@ from typing import Annotated, Optional
 import typer
 
 from seq2seq_cli.cli.app import app
-from seq2seq_cli.cli.common import stdout, user_errors, warn, with_decoding, with_engine, write_lines
-from seq2seq_cli.cli.options import BeamOption, CheckpointOption, EngineOption, LengthPenaltyOption, RunOption, RunsDirOption
+from seq2seq_cli.cli.common import pick_run, stdout, user_errors, warn, with_decoding, with_engine, write_lines
+from seq2seq_cli.cli.options import (
+    BatchSizeOption,
+    BeamOption,
+    CheckpointOption,
+    Device,
+    DeviceOption,
+    Engine,
+    EngineOption,
+    LengthPenaltyOption,
+    RunOption,
+    RunsDirOption,
+)
+from seq2seq_cli.errors import S2SError
 
-DataOption = Annotated[Path, typer.Option("--data", "-d", help="Source/reference pairs: TSV or JSON Lines (.jsonl), maybe .gz.")]
+DataOption = Annotated[
+    Optional[Path], typer.Option("--data", "-d", help="Source/reference pairs: TSV or JSON Lines (.jsonl), maybe .gz.")
+]
+SourceOption = Annotated[Optional[Path], typer.Option("--src", help="Parallel files: the sources, one a line (with --ref).")]
+ReferenceOption = Annotated[
+    Optional[Path], typer.Option("--ref", help="Parallel files: the references, line for line with --src.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the scores as one JSON object (for scripts), not a table.")]
 GoldOption = Annotated[
     Optional[Path], typer.Option("--align", help="Gold word alignments (Pharaoh, one line a pair): score the attention too.")
 ]
@@ -27,7 +46,9 @@ LangOption = Annotated[
 
 @app.command()
 def evaluate(
-    data: DataOption,
+    data: DataOption = None,
+    src: SourceOption = None,
+    ref: ReferenceOption = None,
     align: GoldOption = None,
     beam: BeamOption = None,
     length_penalty: LengthPenaltyOption = None,
@@ -36,7 +57,10 @@ def evaluate(
     runs_dir: RunsDirOption = Path("runs"),
     checkpoint: CheckpointOption = "best.pt",
     lang: LangOption = None,
-    engine: EngineOption = "torch",
+    engine: EngineOption = Engine.torch,
+    device: DeviceOption = Device.cpu,
+    batch_size: BatchSizeOption = 64,
+    as_json: JsonOption = False,
 ) -> None:
     """Score a run on a test set: sacreBLEU, chrF, exact match, speed; attention vs gold alignments."""
     with user_errors():
@@ -44,18 +68,33 @@ def evaluate(
 
         from seq2seq_cli.decoding.translator import Translator
         from seq2seq_cli.evaluation import evaluate as score
-        from seq2seq_cli.runs import find_run
 
-        run_dir = find_run(run, runs_dir)
-        translator = with_decoding(Translator.from_run(run_dir, checkpoint), beam, length_penalty)
-        translator = with_engine(translator, run_dir, engine, checkpoint)
-        report, hypotheses = score(translator, data, align, lang)
-        report.decode["engine"] = engine
-        name = data.stem if engine == "torch" else f"{data.stem}.{engine}"  # one engine's scores never overwrite another's
+        test_set, stem = _test_set(data, src, ref)
+        run_dir = pick_run(run, runs_dir)
+        translator = Translator.from_run(run_dir, checkpoint, device.value).with_batch_size(batch_size)
+        translator = with_engine(with_decoding(translator, beam, length_penalty), run_dir, engine.value, checkpoint)
+        report, hypotheses = score(translator, test_set, align, lang)
+        report.decode["engine"] = engine.value
+        name = stem if engine is Engine.torch else f"{stem}.{engine.value}"  # one engine's scores never overwrite another's
         output_file = output_file or run_dir / f"{name}.hyp.txt"
         write_lines(hypotheses, output_file)
         write_lines([json.dumps(report.as_dict(), indent=2)], run_dir / f"{name}.eval.json")
-        _print_report(report, data, output_file)
+        if as_json:
+            return write_lines([json.dumps({**report.as_dict(), "hypotheses_file": str(output_file)})], None)
+        _print_report(report, data or src, output_file)
+
+
+def _test_set(data: Optional[Path], src: Optional[Path], ref: Optional[Path]):
+    """One pair file (--data) or parallel files (--src and --ref), and the name its outputs take."""
+    from seq2seq_cli.config import ParallelFiles
+
+    if data is not None and (src is not None or ref is not None):
+        raise S2SError("give --data PAIRS or --src and --ref, not both")
+    if data is not None:
+        return data, data.stem
+    if src is None or ref is None:
+        raise S2SError("give the test set: --data PAIRS (TSV or .jsonl), or --src SOURCES --ref REFERENCES")
+    return ParallelFiles(str(src), str(ref)), Path(src.name.removesuffix(".gz")).stem
 
 
 def _print_report(report, data: Path, hypotheses_file: Path) -> None:

@@ -1,10 +1,12 @@
 """Every option two commands share, defined once: one spelling, one help text, short signatures.
 
-A command writes ``run: RunOption = None``; the alias carries the flag and its help.
+A command writes ``run: RunOption = None``; the alias carries the flag and its help. Choices are
+Enums, so ``s2s --install-completion`` completes them and a wrong one is an error listing them.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,12 +14,27 @@ import typer
 
 DEFAULT_SENTENCE = "i am a student"
 
+
+class Engine(StrEnum):
+    torch = "torch"
+    onnx = "onnx"
+    onnx_int8 = "onnx-int8"
+
+
+class Device(StrEnum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file.")]
 OverridesOption = Annotated[
     Optional[list[str]], typer.Option("--set", help="Override a config key, e.g. --set train.epochs=50 (repeatable).")
 ]
-RunOption = Annotated[Optional[str], typer.Option("--run", help="Run folder or name inside --runs-dir. [default: newest run]")]
-RunArgument = Annotated[Optional[str], typer.Argument(help="Run folder or name inside --runs-dir. [default: newest run]")]
+RunOption = Annotated[
+    Optional[str], typer.Option("--run", "-r", help="Run folder or name inside --runs-dir. [default: newest run]")
+]
 RunsDirOption = Annotated[Path, typer.Option("--runs-dir", help="Where runs live.")]
 CheckpointOption = Annotated[
     str, typer.Option("--checkpoint", help="Weights: a .pt file in the run folder (average-last5.pt...) or a path.")
@@ -32,5 +49,11 @@ LengthPenaltyOption = Annotated[
                  "[default: the run's decode.length_penalty]"),
 ]
 EngineOption = Annotated[
-    str, typer.Option("--engine", help="What runs the search: torch, onnx or onnx-int8 (after s2s export; CPU, onnxruntime).")
+    Engine, typer.Option("--engine", help="What runs the search (onnx, onnx-int8: after s2s export; CPU, onnxruntime).")
 ]
+DeviceOption = Annotated[Device, typer.Option("--device", help="Where the model runs (auto: CUDA, then MPS, then the CPU).")]
+BatchSizeOption = Annotated[int, typer.Option("--batch-size", min=1, help="Sentences decoded together.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress: warnings and errors only.")]
+# Old spellings, accepted for one release with a warning (common.renamed); hidden from --help.
+OldOutOption = Annotated[Optional[Path], typer.Option("--out", hidden=True)]
+OldRunArgument = Annotated[Optional[str], typer.Argument(hidden=True, show_default=False)]

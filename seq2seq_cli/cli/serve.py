@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from seq2seq_cli.cli.app import app
-from seq2seq_cli.cli.common import stderr, user_errors, warn
-from seq2seq_cli.cli.options import CheckpointOption, RunArgument, RunOption, RunsDirOption
+from seq2seq_cli.cli.common import pick_run, renamed, stderr, user_errors, warn
+from seq2seq_cli.cli.options import CheckpointOption, Device, DeviceOption, OldRunArgument, RunOption, RunsDirOption
+
+
+class ExportFormat(StrEnum):
+    onnx = "onnx"
+
 
 HostOption = Annotated[str, typer.Option("--host", help="Address to listen on; 0.0.0.0 exposes it to the network.")]
 PortOption = Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")]
@@ -20,7 +26,7 @@ BatchWindowOption = Annotated[
 ]
 MaxTextsOption = Annotated[int, typer.Option("--max-texts", min=1, help="Texts one request may hold.")]
 MaxBeamOption = Annotated[int, typer.Option("--max-beam", min=1, help="The largest beam a request may ask for.")]
-FormatOption = Annotated[str, typer.Option("--format", help="Export format (onnx: the encoder and one decoder step).")]
+FormatOption = Annotated[ExportFormat, typer.Option("--format", help="Export format (onnx: the encoder and one decoder step).")]
 Int8Option = Annotated[
     bool, typer.Option("--int8", help="Also write int8 graphs (onnxruntime's dynamic quantisation) for --engine onnx-int8.")
 ]
@@ -36,6 +42,7 @@ def serve(
     batch_window_ms: BatchWindowOption = 5.0,
     max_texts: MaxTextsOption = 64,
     max_beam: MaxBeamOption = 16,
+    device: DeviceOption = Device.cpu,
 ) -> None:
     """Serve a run over HTTP: [bold]POST /translate[/], [bold]GET /health[/], and the live explorer at [bold]/[/]."""
     with user_errors():
@@ -47,10 +54,9 @@ def serve(
 
         check_installed()
         from seq2seq_cli.decoding.translator import Translator
-        from seq2seq_cli.runs import find_run
 
-        run_dir = find_run(run, runs_dir)
-        translator = Translator.from_run(run_dir, checkpoint)
+        run_dir = pick_run(run, runs_dir)
+        translator = Translator.from_run(run_dir, checkpoint, device.value)
         settings = ServeSettings(batch_window_ms=batch_window_ms, max_texts=max_texts, max_beam=max_beam)
         stderr().print(f"serving {run_dir} on http://{host}:{port}/ (POST /translate, GET /health; Ctrl-C stops)")
         run_server(translator, host, port, settings, run_dir.name, warn)
@@ -58,19 +64,19 @@ def serve(
 
 @app.command("export")
 def export_run(
-    run: RunArgument = None,
-    fmt: FormatOption = "onnx",
+    run: RunOption = None,
+    fmt: FormatOption = ExportFormat.onnx,
     int8: Int8Option = False,
     runs_dir: RunsDirOption = Path("runs"),
     checkpoint: CheckpointOption = "best.pt",
+    old_run: OldRunArgument = None,
 ) -> None:
     """Export a run as ONNX graphs into [bold]<run>/onnx/[/], checked against torch; use them with [bold]--engine onnx[/]."""
     with user_errors():
         from seq2seq_cli.decoding.export import FOLDER, export_run
-        from seq2seq_cli.runs import find_run
 
-        run_dir = find_run(run, runs_dir)
-        record = export_run(run_dir, fmt, int8, checkpoint)
+        run_dir = pick_run(renamed(run, old_run, "--run", "a RUN argument"), runs_dir)
+        record = export_run(run_dir, fmt.value, int8, checkpoint)
         for kind in ("fp32", "int8"):
             if kind in record:
                 check = record[kind]

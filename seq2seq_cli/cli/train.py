@@ -8,12 +8,11 @@ from typing import Annotated, Optional
 import typer
 
 from seq2seq_cli.cli.app import app
-from seq2seq_cli.cli.common import stdout, user_errors, warn
-from seq2seq_cli.cli.options import ConfigOption, OverridesOption
+from seq2seq_cli.cli.common import renamed, stdout, user_errors, warn
+from seq2seq_cli.cli.options import ConfigOption, OldRunArgument, OverridesOption, RunOption
 from seq2seq_cli.errors import S2SError
 
-ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run: RUN, or the newest.")]
-ResumeRunArgument = Annotated[Optional[str], typer.Argument(help="With --resume: the run folder (or name in --runs-dir).")]
+ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run: --run RUN, or the newest.")]
 TrainRunsDirOption = Annotated[
     Optional[Path], typer.Option("--runs-dir", help="Where runs live; overrides train.runs_dir. [default: train.runs_dir, runs]")
 ]
@@ -30,13 +29,18 @@ def train(
     config: ConfigOption = None,
     overrides: OverridesOption = None,
     resume: ResumeOption = False,
-    run: ResumeRunArgument = None,
+    run: RunOption = None,
     runs_dir: TrainRunsDirOption = None,
     init_from: InitFromOption = None,
+    old_run: OldRunArgument = None,
 ) -> None:
     """Train a model and checkpoint it to [bold]runs/<name>/[/], fine-tune one ([bold]--init-from[/]) or [bold]--resume[/] one."""
     with user_errors():
         from seq2seq_cli.training import trainer
+
+        if old_run is not None and not resume:
+            raise S2SError(f"unexpected argument {old_run!r}: did you mean --resume --run {old_run}?")
+        run = renamed(run, old_run, "--resume --run RUN", "--resume RUN")
 
         if resume and init_from is not None:
             raise S2SError("--init-from starts a new run from a trained one and --resume continues an interrupted one: "
@@ -48,7 +52,7 @@ def train(
 
             return trainer.resume(find_run(run, runs_dir or Path("runs"), need_checkpoint=False), stdout())
         if run is not None:
-            raise S2SError(f"unexpected argument {run!r}: did you mean --resume {run}?")
+            raise S2SError(f"--run {run} names a run to continue: add --resume (a new run is named by train.name)")
         if config is None:
             raise S2SError("give --config FILE (or --resume RUN)")
         if init_from is not None:

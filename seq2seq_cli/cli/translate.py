@@ -9,10 +9,14 @@ from typing import Annotated, Optional
 import typer
 
 from seq2seq_cli.cli.app import app
-from seq2seq_cli.cli.common import user_errors, warn, with_decoding, with_engine, write_lines
+from seq2seq_cli.cli.common import pick_run, user_errors, warn, with_decoding, with_engine, write_lines
 from seq2seq_cli.cli.options import (
+    BatchSizeOption,
     BeamOption,
     CheckpointOption,
+    Device,
+    DeviceOption,
+    Engine,
     EngineOption,
     LengthPenaltyOption,
     RunOption,
@@ -61,17 +65,19 @@ def translate(
     run: RunOption = None,
     runs_dir: RunsDirOption = Path("runs"),
     checkpoint: CheckpointOption = "best.pt",
-    engine: EngineOption = "torch",
+    engine: EngineOption = Engine.torch,
+    device: DeviceOption = Device.cpu,
+    batch_size: BatchSizeOption = 64,
 ) -> None:
-    """Translate a sentence, a file of any size, stdin ([bold]-[/], answered as lines arrive), or at a prompt."""
+    """Translate a sentence, a file of any size, stdin (piped, or [bold]-[/]: answered as lines arrive), or at a prompt."""
     with user_errors():
         from seq2seq_cli.decoding.translator import Translator
-        from seq2seq_cli.runs import find_run
 
         interactive = _check_inputs(text, input_file, interactive, attend)
-        run_dir = find_run(run, runs_dir)
-        translator = with_decoding(Translator.from_run(run_dir, checkpoint), beam, length_penalty, n_best=nbest)
-        translator = with_engine(translator, run_dir, engine, checkpoint)
+        run_dir = pick_run(run, runs_dir)
+        translator = Translator.from_run(run_dir, checkpoint, device.value).with_batch_size(batch_size)
+        translator = with_decoding(translator, beam, length_penalty, n_best=nbest)
+        translator = with_engine(translator, run_dir, engine.value, checkpoint)
         if interactive:
             from seq2seq_cli.cli.interactive import prompt_loop
 
@@ -82,14 +88,14 @@ def translate(
 
 
 def _check_inputs(text: Optional[str], input_file: Optional[Path], interactive: bool, attend: bool) -> bool:
-    """Exactly one source of sentences; whether the prompt runs (the default on a terminal with none given)."""
+    """Exactly one source of sentences; whether the prompt runs (the default on a terminal with none given;
+    with none given and stdin not a terminal, stdin's lines are read, as Unix filters do)."""
     if text is not None and input_file is not None:
         raise S2SError("give a sentence or --input FILE, not both")
-    interactive = interactive or (text is None and input_file is None and sys.stdin.isatty())
+    piped = text is None and input_file is None and not interactive and not sys.stdin.isatty()
+    interactive = interactive or (text is None and input_file is None and not piped)
     if attend and not interactive:
         raise S2SError("--attend shows attention at the --interactive prompt; for files use s2s attend --out FILE.html")
-    if text is None and input_file is None and not interactive:
-        raise S2SError("nothing to translate: give a sentence, - for stdin, --input FILE, or --interactive")
     if input_file is not None and not input_file.is_file():
         raise S2SError(f"{input_file}: no such file")
     return interactive

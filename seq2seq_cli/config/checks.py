@@ -11,7 +11,7 @@ from typing import Any
 from seq2seq_cli.config.schema import Config, DataConfig
 from seq2seq_cli.errors import ConfigError
 
-INSTALL = {"tensorboard": 'pip install "s2s[tensorboard]"'}
+INSTALL = {"tensorboard": 'pip install "seq2seq-cli[tensorboard]"'}
 
 
 def check_trackers(log_to: Sequence[str], source: str = "config") -> None:

@@ -44,7 +44,7 @@ class DataConfig:
     min_freq: int = _positive(1)
     max_size: Optional[int] = field(default=None, metadata={"min": 1})
     vocab_sample: int = field(default=1_000_000, metadata={"min": 1})  # pairs sentencepiece trains on, at most
-    cache_dir: Optional[str] = None  # prepared data (cache.py); None: $S2S_CACHE_DIR, else .s2s-cache
+    cache_dir: Optional[str] = None  # prepared data (cache.py); None: $S2S_CACHE_DIR, else the user cache folder
     workers: int = field(default=0, metadata={"min": 0})  # preparation processes; 0: one per core for big files
 
 

@@ -1,23 +1,29 @@
-"""Training data preparation: the data files checked and read, tokenised, indexed, and fingerprinted.
+"""Training data read and checked, the in-memory preparation, and the data files' fingerprints.
 
 The fingerprint (size and sha256 of ``data.train`` and ``data.val``, each file of a parallel pair)
 is kept in the run's ``last.pt`` so that ``s2s train --resume`` refuses data that changed since
-the run started. Training reads its data through ``cache.py``, which prepares a corpus once into
-memory-mapped arrays with these readers and checks; ``prepare_data`` is the in-memory form of the
-same result (the reference the cache is tested against).
+the run started. Training reads its data through the prepared cache (``cache.py``), which uses the
+readers and checks here (``iter_corpus``, ``read_corpus``, ``with_words``) and the result type
+``TrainingData``.
+
+``prepare_data`` (with ``read_training_pairs``) is the in-memory form of the cache's result: no
+command or training path calls it. It is the tests' oracle for the cache (``tests/test_prepared.py``
+checks the arrays hold exactly its examples, vocabularies and validation pairs), and the benchmarks'
+quick in-memory data (``bench/``). Both hold out validation pairs with ``splits.held_out``, so they
+split alike.
 """
 
 from __future__ import annotations
 
 import hashlib
-import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from seq2seq_cli.config import Config, DataConfig, ParallelFiles
 from seq2seq_cli.data.batches import Example
-from seq2seq_cli.data.corpora import Pair, read_pairs, read_parallel
+from seq2seq_cli.data.corpora import Pair, iter_pairs, iter_parallel, read_pairs, read_parallel
+from seq2seq_cli.data.splits import held_out
 from seq2seq_cli.data.text import Vocab, tokenize
 from seq2seq_cli.data.tokenizers import Tokenizer, WordTokenizer
 from seq2seq_cli.errors import DataError
@@ -50,6 +56,13 @@ def read_corpus(spec: str | ParallelFiles, data: DataConfig) -> list[Pair]:
     if isinstance(spec, ParallelFiles):
         return read_parallel(spec.source, spec.target)
     return read_pairs(spec, (data.source_lang, data.target_lang))
+
+
+def iter_corpus(spec: str | ParallelFiles, data: DataConfig) -> Iterator[Pair]:
+    """``read_corpus`` one pair at a time, for a corpus too big to hold (the cache streams it)."""
+    if isinstance(spec, ParallelFiles):
+        return iter_parallel(spec.source, spec.target)
+    return iter_pairs(spec, (data.source_lang, data.target_lang))
 
 
 def prepare_data(
@@ -97,12 +110,9 @@ def with_words(pairs: list[Pair], spec: str | ParallelFiles, lowercase: bool) ->
 
 
 def _split(pairs: list[Pair], fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
-    """A seeded held-out share of train, for when no validation file is given."""
-    held_out = round(len(pairs) * fraction) if len(pairs) > 1 else 0
-    order = list(range(len(pairs)))
-    random.Random(seed).shuffle(order)
-    val_ids = set(order[:held_out])
-    return [p for i, p in enumerate(pairs) if i not in val_ids], [p for i, p in enumerate(pairs) if i in val_ids]
+    """A seeded held-out share of train, for when no validation file is given; both keep file order."""
+    held = held_out(len(pairs), fraction, seed).tolist()
+    return [p for p, out in zip(pairs, held) if not out], [p for p, out in zip(pairs, held) if out]
 
 
 def data_fingerprints(config: Config) -> dict[str, dict]:

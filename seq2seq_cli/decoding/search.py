@@ -8,6 +8,7 @@ or inside a batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -19,11 +20,20 @@ NEVER_PREDICTED = [Vocab.PAD, Vocab.SOS]
 
 @dataclass
 class Hypothesis:
-    """One output sentence: ids (ending in ``<eos>`` when finished), log-probability, attention."""
+    """One output sentence: ids (ending in ``<eos>`` when finished), its score, attention.
+
+    ``score`` is what search ranks by: the log-probability, divided by the length penalty under beam
+    search; ``log_prob`` is the model's own log-probability (Moses n-best lists print both).
+    """
 
     tokens: list[int]
     score: float
     attention: torch.Tensor  # (len(tokens), src_len), or (len(tokens), layers, heads, src_len) for multi-head models
+    log_prob: float | None = None  # None: the same as score
+
+    def __post_init__(self) -> None:
+        if self.log_prob is None:
+            self.log_prob = self.score
 
 
 def max_output_lengths(src_lengths: torch.Tensor, ratio: float, extra: int) -> torch.Tensor:
@@ -81,6 +91,21 @@ class _Finished:
     hypothesis: Hypothesis
 
 
+@dataclass
+class _Beams:
+    """Every live sentence's ``k`` hypotheses, searched as one batch of ``live * k`` rows."""
+
+    live: torch.Tensor  # (live,) -> the sentence it is in ``src``
+    scores: torch.Tensor  # (live, k) log-probabilities so far; -inf for an empty slot
+    max_lengths: torch.Tensor  # (live,)
+    best_possible_lp: torch.Tensor  # (live,) the largest length penalty each sentence can still reach
+    prev: torch.Tensor  # (live * k,) each hypothesis's last word
+    history: torch.Tensor  # (live * k, steps) each hypothesis's words
+    attention: torch.Tensor | None  # (live * k, steps, ..., src_len) once the first step is taken
+    memory: Any  # the encoder's output, k rows per sentence (the model's ``select``-able memory)
+    state: Any  # the decoder's state, k rows per sentence (reordered by ``decoder.reorder_state``)
+
+
 @torch.inference_mode()
 def beam_search(
     model,
@@ -100,46 +125,70 @@ def beam_search(
     sentence leaves the batch, so the next steps only compute for sentences still searching.
     With ``beam_size`` 1 this is exactly greedy search. Scores are length-penalised log-probabilities.
     """
-    batch, k, device = src.size(0), beam_size, src.device
-    memory, state = model.encode(src, src_lengths)
-    rows = torch.arange(batch, device=device).repeat_interleave(k)  # each sentence k times
-    memory, state = memory.select(rows), model.decoder.reorder_state(state, rows)
-    live = torch.arange(batch, device=device)  # (live,) -> the sentence it is in ``src``
-    max_lengths = max_lengths.to(device)
-    best_possible_lp = length_penalty(max_lengths.float(), alpha)  # (live,)
-    scores = torch.full((batch, k), float("-inf"), device=device)
-    scores[:, 0] = 0.0  # every beam starts as one hypothesis
-    prev = torch.full((batch * k,), Vocab.SOS, dtype=torch.long, device=device)
-    history = torch.empty((batch * k, 0), dtype=torch.long, device=device)
-    attention = None  # (live * k, steps, ..., src_len) once the first step is taken
-    finished: list[list[_Finished]] = [[] for _ in range(batch)]
+    k = beam_size
+    beams = _start_beams(model, src, src_lengths, max_lengths.to(src.device), k, alpha)
+    finished: list[list[_Finished]] = [[] for _ in range(src.size(0))]
     src_lens = src_lengths.tolist()
-    for step in range(int(max_lengths.max())):
-        log_probs, weights, state = model.decoder.step(prev, state, memory)
-        log_probs[:, NEVER_PREDICTED] = float("-inf")
-        n, vocab = scores.size(0), log_probs.size(-1)
-        candidates = scores.unsqueeze(-1) + log_probs.view(n, k, vocab)  # (live, k, vocab)
-        scores, choice = candidates.view(n, -1).topk(k, dim=-1)  # (live, k)
-        origin = (choice // vocab + torch.arange(n, device=device).unsqueeze(1) * k).view(-1)
-        prev = (choice % vocab).view(-1)
-        history = torch.cat([history.index_select(0, origin), prev.unsqueeze(1)], dim=1)
-        chosen = weights.index_select(0, origin).unsqueeze(1)
-        attention = chosen if attention is None else torch.cat([attention.index_select(0, origin), chosen], dim=1)
-        state = model.decoder.reorder_state(state, origin)
-        ended = ((prev.view(n, k) == Vocab.EOS) | (max_lengths.unsqueeze(1) <= step + 1)) & scores.isfinite()
-        live_ids = live.tolist()
-        _collect(finished, live_ids, ended, scores, history, attention, src_lens, step + 1, alpha)
-        scores = scores.masked_fill(ended, float("-inf"))
-        done = _sentences_done([finished[i] for i in live_ids], scores, best_possible_lp, n_best)
+    for step in range(int(beams.max_lengths.max())):
+        ended = _advance(model, beams, k, step)  # (live, k)
+        live_ids = beams.live.tolist()
+        _collect(finished, live_ids, ended, beams.scores, beams.history, beams.attention, src_lens, step + 1, alpha)
+        beams.scores = beams.scores.masked_fill(ended, float("-inf"))
+        done = _sentences_done([finished[i] for i in live_ids], beams.scores, beams.best_possible_lp, n_best)
         if bool(done.all()):
             break
-        if bool(done.any()):  # done sentences leave the batch
-            keep = (~done).nonzero().squeeze(1)  # (live',)
-            rows = (keep.unsqueeze(1) * k + torch.arange(k, device=device)).view(-1)
-            live, scores, max_lengths, best_possible_lp = (t[keep] for t in (live, scores, max_lengths, best_possible_lp))
-            prev, history, attention = (t.index_select(0, rows) for t in (prev, history, attention))
-            memory, state = memory.select(rows), model.decoder.reorder_state(state, rows)
+        if bool(done.any()):
+            _drop_done(model, beams, done, k)
     return [[f.hypothesis for f in sorted(found, key=lambda f: -f.normalized)[:n_best]] for found in finished]
+
+
+def _start_beams(model, src: torch.Tensor, src_lengths: torch.Tensor, max_lengths: torch.Tensor, k: int,
+                 alpha: float) -> _Beams:
+    """The source encoded once and repeated ``k`` times; every beam starts as one hypothesis, ``<sos>``."""
+    batch, device = src.size(0), src.device
+    memory, state = model.encode(src, src_lengths)
+    rows = torch.arange(batch, device=device).repeat_interleave(k)  # each sentence k times
+    scores = torch.full((batch, k), float("-inf"), device=device)
+    scores[:, 0] = 0.0  # every beam starts as one hypothesis
+    return _Beams(
+        live=torch.arange(batch, device=device),
+        scores=scores,
+        max_lengths=max_lengths,
+        best_possible_lp=length_penalty(max_lengths.float(), alpha),
+        prev=torch.full((batch * k,), Vocab.SOS, dtype=torch.long, device=device),
+        history=torch.empty((batch * k, 0), dtype=torch.long, device=device),
+        attention=None,
+        memory=memory.select(rows),
+        state=model.decoder.reorder_state(state, rows),
+    )
+
+
+def _advance(model, beams: _Beams, k: int, step: int) -> torch.Tensor:
+    """One decoder step: each sentence keeps its top ``k`` continuations. Returns (live, k) bool:
+    the hypotheses that just ended (``<eos>`` or the length limit), while their scores are still finite."""
+    log_probs, weights, beams.state = model.decoder.step(beams.prev, beams.state, beams.memory)
+    log_probs[:, NEVER_PREDICTED] = float("-inf")
+    n, vocab = beams.scores.size(0), log_probs.size(-1)
+    candidates = beams.scores.unsqueeze(-1) + log_probs.view(n, k, vocab)  # (live, k, vocab)
+    beams.scores, choice = candidates.view(n, -1).topk(k, dim=-1)  # (live, k)
+    origin = (choice // vocab + torch.arange(n, device=choice.device).unsqueeze(1) * k).view(-1)  # (live * k,) parent rows
+    beams.prev = (choice % vocab).view(-1)
+    beams.history = torch.cat([beams.history.index_select(0, origin), beams.prev.unsqueeze(1)], dim=1)
+    chosen = weights.index_select(0, origin).unsqueeze(1)
+    beams.attention = chosen if beams.attention is None else torch.cat([beams.attention.index_select(0, origin), chosen], dim=1)
+    beams.state = model.decoder.reorder_state(beams.state, origin)
+    ended = (beams.prev.view(n, k) == Vocab.EOS) | (beams.max_lengths.unsqueeze(1) <= step + 1)
+    return ended & beams.scores.isfinite()
+
+
+def _drop_done(model, beams: _Beams, done: torch.Tensor, k: int) -> None:
+    """Done sentences leave the batch: the next steps compute only for the rest. done: (live,) bool."""
+    keep = (~done).nonzero().squeeze(1)  # (live',)
+    rows = (keep.unsqueeze(1) * k + torch.arange(k, device=keep.device)).view(-1)  # (live' * k,)
+    beams.live, beams.scores, beams.max_lengths, beams.best_possible_lp = (
+        t[keep] for t in (beams.live, beams.scores, beams.max_lengths, beams.best_possible_lp))
+    beams.prev, beams.history, beams.attention = (t.index_select(0, rows) for t in (beams.prev, beams.history, beams.attention))
+    beams.memory, beams.state = beams.memory.select(rows), model.decoder.reorder_state(beams.state, rows)
 
 
 def _collect(
@@ -151,12 +200,12 @@ def _collect(
         return
     rows = where[:, 0] * ended.size(1) + where[:, 1]
     penalty = length_penalty(length, alpha)
-    normalized = [score / penalty for score in scores[ended].tolist()]
+    log_probs = scores[ended].tolist()
     tokens = history.index_select(0, rows).tolist()
     maps = attention.index_select(0, rows).float().cpu()
-    for (position, _), ids, score, weights in zip(where.tolist(), tokens, normalized, maps):
-        sentence = live[position]
-        hypothesis = Hypothesis(ids, score, weights[..., : src_lens[sentence]])
+    for (position, _), ids, log_prob, weights in zip(where.tolist(), tokens, log_probs, maps):
+        sentence, score = live[position], log_prob / penalty
+        hypothesis = Hypothesis(ids, score, weights[..., : src_lens[sentence]], log_prob)
         finished[sentence].append(_Finished(score, hypothesis))
 
 

@@ -128,6 +128,8 @@ def _write(handle: IO[str], lines: list[str], path: Optional[Path] = None) -> No
     try:
         handle.write("".join(line + "\n" for line in lines))
         handle.flush()
+    except BrokenPipeError:
+        raise  # the reader went away (`| head`): the command line ends quietly, not with an error
     except OSError as exc:
         raise S2SError(f"{path or 'stdout'}: cannot write ({exc.strerror})") from None
 

@@ -21,6 +21,7 @@ from seq2seq_cli.decoding.search import Hypothesis, max_output_lengths, search
 from seq2seq_cli.errors import DataError, RunError
 from seq2seq_cli.models.attention import LocationAttention, attention_map
 from seq2seq_cli.models.seq2seq import Seq2Seq, build_model
+from seq2seq_cli.system import resolve_device
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Translation:
     source_words: list[list[int]]  # which source tokens make up each word (subword models: several)
     output_words: list[list[int]]
     ids: list[int] = field(default_factory=list)  # the target ids searched, <eos> included when it stopped
+    log_prob: float | None = None  # the model's log-probability, before any length penalty (None: the score)
 
     def attention_map(self, layer: int | None = None, head: int | None = None) -> torch.Tensor:
         """(steps, len(source)): one head of one layer, or (default) the average of the last layer's heads."""
@@ -61,23 +63,26 @@ class Translation:
         return Translation(
             merge_pieces(self.source, self.source_words), merge_pieces(self.output, self.output_words), weights,
             self.score, self.unknown, self.text, [[i] for i in range(len(self.source_words))], single, self.ids,
+            self.log_prob,
         )
 
 
 class Translator:
     def __init__(
         self, model: Seq2Seq, config: Config, src_vocab: Vocab, tgt_vocab: Vocab, tokenizers: tuple[Tokenizer, Tokenizer],
-        engine=None,
+        engine=None, batch_size: int = 64,
     ):
         self.model, self.config = model.eval(), config
+        self.batch_size = batch_size  # sentences decoded together
         # What search drives: the model itself, or an exported copy with the same seam (export.OnnxEngine).
         self.engine = engine if engine is not None else self.model
         self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
         self.src_tokenizer, self.tgt_tokenizer = tokenizers
 
     @classmethod
-    def from_run(cls, run_dir: Path, checkpoint: str | Path = runs.BEST) -> Translator:
-        """Rebuild the model from a run folder alone (``checkpoint``: a file in it, or a path)."""
+    def from_run(cls, run_dir: Path, checkpoint: str | Path = runs.BEST, device: str = "cpu") -> Translator:
+        """Rebuild the model from a run folder alone (``checkpoint``: a file in it, or a path), on ``device``
+        (cpu, cuda, mps, or auto: the first of those three this machine has)."""
         config = load_run_config(run_dir)
         src_vocab, tgt_vocab = load_vocabs(run_dir)
         model = build_model(config.model, len(src_vocab), len(tgt_vocab), config.data.max_len)
@@ -87,6 +92,7 @@ class Translator:
             model.load_state_dict(payload["model"])
         except RuntimeError:
             raise RunError(f"{path}: weights do not match the run's config ({run_dir / runs.CONFIG_FILE})") from None
+        model.to(resolve_device(device, "--device"))
         return cls(model, config, src_vocab, tgt_vocab, load_tokenizers(config.data, run_dir))
 
     def with_decoding(self, **changes) -> Translator:
@@ -94,23 +100,30 @@ class Translator:
         decode = replace(self.config.decode, **{k: v for k, v in changes.items() if v is not None})
         tokenizers = (self.src_tokenizer, self.tgt_tokenizer)
         config = replace(self.config, decode=decode)
-        return Translator(self.model, config, self.src_vocab, self.tgt_vocab, tokenizers, self.engine)
+        return Translator(self.model, config, self.src_vocab, self.tgt_vocab, tokenizers, self.engine, self.batch_size)
 
     def with_engine(self, engine) -> Translator:
         """The same translator with search driven by ``engine`` (``encode`` and ``decoder.step``, as the model)."""
         tokenizers = (self.src_tokenizer, self.tgt_tokenizer)
-        return Translator(self.model, self.config, self.src_vocab, self.tgt_vocab, tokenizers, engine)
+        return Translator(self.model, self.config, self.src_vocab, self.tgt_vocab, tokenizers, engine, self.batch_size)
 
-    def translate(self, sentences: Sequence[str], batch_size: int = 64) -> list[Translation]:
+    def with_batch_size(self, batch_size: int | None) -> Translator:
+        """The same translator decoding ``batch_size`` sentences together (``None`` keeps it)."""
+        tokenizers = (self.src_tokenizer, self.tgt_tokenizer)
+        size = batch_size or self.batch_size
+        return Translator(self.model, self.config, self.src_vocab, self.tgt_vocab, tokenizers, self.engine, size)
+
+    def translate(self, sentences: Sequence[str], batch_size: int | None = None) -> list[Translation]:
         """The best translation of each sentence, in input order."""
         return [candidates[0] for candidates in self.translate_nbest(sentences, batch_size)]
 
-    def translate_nbest(self, sentences: Sequence[str], batch_size: int = 64) -> list[list[Translation]]:
+    def translate_nbest(self, sentences: Sequence[str], batch_size: int | None = None) -> list[list[Translation]]:
         """``decode.n_best`` translations per sentence, best first, decoded in length-sorted batches."""
         return self.translate_tokens([self.tokens(sentence) for sentence in sentences], batch_size)
 
-    def translate_tokens(self, tokenised: Sequence[list[str]], batch_size: int = 64) -> list[list[Translation]]:
+    def translate_tokens(self, tokenised: Sequence[list[str]], batch_size: int | None = None) -> list[list[Translation]]:
         """As ``translate_nbest``, for sentences already through ``tokens``."""
+        batch_size = batch_size or self.batch_size
         order = sorted(range(len(tokenised)), key=lambda i: len(tokenised[i]))
         results: list[list[Translation]] = [[] for _ in tokenised]
         for start in range(0, len(order), batch_size):
@@ -154,7 +167,7 @@ class Translator:
         return Translation(
             source, output, hypothesis.attention, hypothesis.score, self.src_vocab.unknown(source),
             self.tgt_tokenizer.detokenize(output), self.src_tokenizer.words(source), self.tgt_tokenizer.words(output),
-            hypothesis.tokens,
+            hypothesis.tokens, hypothesis.log_prob,
         )
 
     @torch.inference_mode()
@@ -176,14 +189,16 @@ class Translator:
         return encoder.self_attention(src, lengths)[0].float().cpu(), decoder
 
     @torch.inference_mode()
-    def read_references(self, sources: Sequence[str], targets: Sequence[str], batch_size: int = 64) -> list[ReferenceReading]:
+    def read_references(
+        self, sources: Sequence[str], targets: Sequence[str], batch_size: int | None = None
+    ) -> list[ReferenceReading]:
         """Let the model read the given translations (teacher forcing) and report what it did.
 
         Attention row t is what the model attends to while predicting target word t, so it can
         be compared with gold word alignments of that very translation.
         """
         pairs = [(self.tokens(s), self.tgt_tokenizer.tokens(t)) for s, t in zip(sources, targets)]
-        readings = []
+        readings, batch_size = [], batch_size or self.batch_size
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start : start + batch_size]
             src, lengths = pad_sources([self.src_vocab.encode(s) for s, _ in chunk])
@@ -248,8 +263,9 @@ def render_lines(
     lines: Sequence[str], outputs: list[list[Translation] | None], n_best: int, as_json: bool, align: bool = False,
     first_index: int = 0,
 ) -> list[str]:
-    """Output lines: the best translation per line; Moses-style ``i ||| text ||| score`` for n-best; or JSON.
-    ``align`` adds each translation's word alignment (`` ||| 0-0 1-2``; in JSON hard and soft)."""
+    """Output lines: the best translation per line; for n-best, Moses lines as Marian writes them,
+    ``i ||| text ||| F0= <log-probability> ||| <total score>`` (the total length-penalised under beam
+    search); or JSON. ``align`` adds each translation's word alignment (`` ||| 0-0 1-2``; in JSON hard and soft)."""
     from seq2seq_cli.data.alignments import pharaoh
 
     if as_json:
@@ -263,7 +279,7 @@ def render_lines(
     if n_best == 1:
         return [candidates[0].text + links(candidates[0]) if candidates else "" for candidates in outputs]
     return [
-        f"{index} ||| {t.text} ||| {t.score:.4f}{links(t)}"
+        f"{index} ||| {t.text} ||| F0= {t.score if t.log_prob is None else t.log_prob:.4f} ||| {t.score:.4f}{links(t)}"
         for index, candidates in enumerate(outputs, first_index)
         for t in (candidates or [])
     ]

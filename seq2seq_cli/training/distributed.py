@@ -11,28 +11,7 @@ import os
 
 import torch
 
-from seq2seq_cli.errors import ConfigError
-from seq2seq_cli.system import Context
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA, then Apple's MPS, then the CPU; a named device must exist."""
-    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
-    if name == "auto":
-        name = next(device for device in ("cuda", "mps", "cpu") if available[device])
-    if not available[name]:
-        raise ConfigError(f"train.device: {name} is not available on this machine (try auto or cpu)")
-    if name == "cuda":
-        keep_attention_off_cudnn()
-    return torch.device(name)
-
-
-def keep_attention_off_cudnn() -> None:
-    """cuDNN's fused attention (bf16/fp16 only) builds a plan for every new shape, and length-bucketed
-    batches bring a new shape almost every step: on an H200 with torch 2.11 the Multi30k Transformer
-    trained in bf16 at 16,400 target tokens/s with it and 72,300 without (fp32: 89,500), bench/GPU.md.
-    PyTorch's other fused kernels (flash, memory-efficient) take those shapes as they come."""
-    torch.backends.cuda.enable_cudnn_sdp(False)
+from seq2seq_cli.system import Context, resolve_device
 
 
 def setup(device_name: str) -> Context:

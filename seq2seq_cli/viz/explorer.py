@@ -35,8 +35,8 @@ class Run:
     translator: Translator
 
     @classmethod
-    def load(cls, run_dir: Path, name: str, **decoding) -> Run:
-        return cls(name, Translator.from_run(run_dir).with_decoding(**decoding))
+    def load(cls, run_dir: Path, name: str, device: str = "cpu", **decoding) -> Run:
+        return cls(name, Translator.from_run(run_dir, device=device).with_decoding(**decoding))
 
 
 def run_names(run_dirs: Sequence[Path]) -> list[str]:
