@@ -15,7 +15,7 @@ for precision in fp32 bf16 fp16; do
   echo "== train on cuda, $precision"
   $S2S train -c configs/seed.yaml --set train.runs_dir=/tmp/runs/$precision --set train.device=cuda \
     --set train.precision=$precision 2>&1 | tail -1
-  $S2S translate -r /tmp/runs/$precision/seed --device cuda "i am a student" "he is a teacher" 2>&1
+  $S2S translate -r /tmp/runs/$precision/seed --device cuda "i am a student"
   $S2S translate -r /tmp/runs/$precision/seed --device cuda "she is a doctor"
 done
 echo "== evaluate --device cuda --batch-size 2 --json"
@@ -26,6 +26,7 @@ echo "== attend --device cuda, n-best with --device auto"
 $S2S attend -r /tmp/runs/fp32/seed --device cuda -o "${OUT:-/tmp}/attention-cuda.png" "i am a student"
 $S2S translate -r /tmp/runs/fp32/seed --device auto --beam 3 --nbest 2 "he is a teacher"
 echo "== interrupted on cuda, then resumed"
-timeout -s INT 4 $S2S train -c configs/default.yaml --set train.runs_dir=/tmp/runs/int --set train.device=cuda \
-  --set train.epochs=3 2>&1 | tail -2
+timeout -s INT 30 $S2S train -c configs/default.yaml --set train.runs_dir=/tmp/runs/int --set train.device=cuda \
+  --set train.epochs=4 2>&1 | tail -2
 $S2S train --resume -r /tmp/runs/int/default 2>&1 | tail -2
+$S2S translate -r /tmp/runs/int/default --device cuda "the red car is small"
