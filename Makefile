@@ -37,7 +37,7 @@ $(TESTING): $(RUNTIME)
 demo: $(RUNTIME)
 	$(BIN)/s2s train --config configs/default.yaml
 	$(BIN)/s2s translate "i am a student"
-	$(BIN)/s2s attend --out heatmap.png "the red car is small"
+	$(BIN)/s2s attend --output heatmap.png "the red car is small"
 
 # ruff, then the layers: import-linter's contracts in pyproject.toml (imports only point down).
 lint: $(TESTING)

@@ -63,7 +63,7 @@ def smoke(s2s: Path, log) -> None:
         log.write(answer.stdout + answer.stderr)
         if answer.stdout.strip() != EXPECTED:
             raise RuntimeError(f"translate gave {answer.stdout.strip()!r}, expected {EXPECTED!r}")
-        run([str(s2s), "attend", "--run", run_dir, "--out", str(Path(scratch) / "a.png"), SENTENCE], log, env=env)
+        run([str(s2s), "attend", "--run", run_dir, "--output", str(Path(scratch) / "a.png"), SENTENCE], log, env=env)
 
 
 def check(version: str) -> tuple[str, str]:
