@@ -114,7 +114,8 @@ def test_engine_without_an_export_says_to_export(seed_run, exported, tmp_path):
 
 
 def test_unsupported_format_is_a_one_line_error(exported):
-    assert_one_line_error(run_cli("export", "-r", str(exported), "--format", "tflite"), "'--format'", "'tflite' is not one of 'onnx'")
+    result = run_cli("export", "-r", str(exported), "--format", "tflite")
+    assert_one_line_error(result, "'--format'", "'tflite' is not one of 'onnx'")
 
 
 @pytest.mark.parametrize("missing", ["onnx", "onnxruntime"])
