@@ -132,7 +132,7 @@ def test_version_is_the_installed_packages():
 
     result = run_cli("--version")
     assert result.exit_code == 0
-    assert result.stdout == f"s2s {version('s2s')}\n"
+    assert result.stdout == f"s2s {version('seq2seq-cli')}\n"
 
 
 def test_runs_dir_given_on_the_command_line_is_where_a_new_run_goes(tmp_path):
