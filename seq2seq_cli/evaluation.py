@@ -119,6 +119,15 @@ def read_test_pairs(translator: Translator, data: str | Path | ParallelFiles) ->
     return read_pairs(data, (translator.config.data.source_lang, translator.config.data.target_lang))
 
 
+def _source_tokens(translator: Translator, pair: Pair, where: str | Path) -> list[str]:
+    """A test sentence as the model reads it; one too long (or empty) is an error naming its file and line:
+    a test set is scored whole, never cropped, or its score would quietly change."""
+    try:
+        return translator.tokens(pair.source)
+    except DataError as exc:
+        raise DataError(f"{where}:{pair.line}: {exc}") from None
+
+
 def evaluate(
     translator: Translator, data: str | Path | ParallelFiles, alignments: str | Path | None = None, lang: str | None = None
 ) -> tuple[EvaluationReport, list[str]]:
@@ -126,8 +135,10 @@ def evaluate(
     ``lang``: the references' language for the WMT-recipe BLEU (default: data.target_lang, else en)."""
     pairs = read_test_pairs(translator, data)
     sources, references = [p.source for p in pairs], [p.target for p in pairs]
+    where = data.source if isinstance(data, ParallelFiles) else data
+    tokenised = [_source_tokens(translator, pair, where) for pair in pairs]
     start = time.perf_counter()
-    translations = translator.translate(sources)
+    translations = [candidates[0] for candidates in translator.translate_tokens(tokenised)]
     elapsed = time.perf_counter() - start
     hypotheses = [t.text for t in translations]
     lowercase = translator.config.data.lowercase
@@ -148,7 +159,6 @@ def evaluate(
         report.wmt_bleu, report.wmt_signature = round(wmt[0], 2), wmt[1]
     if alignments is not None:
         gold = read_alignments(alignments, len(pairs))
-        where = data.source if isinstance(data, ParallelFiles) else data
         attention = [word_attention(translator, pair, r.attention, where) for pair, r in zip(pairs, readings)]
         agreement, aer = alignment_scores(attention, gold)
         report.alignment_agreement, report.aer = round(agreement, 4), round(aer, 4)

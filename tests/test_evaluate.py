@@ -218,3 +218,18 @@ def test_evaluate_prints_the_wmt_recipe_bleu_or_how_to_get_it(seed_run, tmp_path
     assert result.stderr.strip() == 'warning: BLEU by the WMT recipe (lowercased, Moses-tokenised) needs sacremoses: ' \
                                     'pip install "seq2seq-cli[wmt]"'
     assert "WMT" not in result.stdout
+
+
+def test_a_test_sentence_too_long_for_the_model_names_its_file_and_line(tmp_path):
+    """A test set is scored whole, never cropped: a source the model cannot read is an error at its line."""
+    import shutil
+
+    from tests.conftest import ROOT
+
+    pairs = tmp_path / "test.tsv"
+    lines = [f"{s}\t{t}" for s, t in SEED_PAIRS]
+    lines.insert(2, " ".join(["i am a student"] * 5) + "\tje suis etudiant")  # 20 tokens: over location's width
+    pairs.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run = shutil.copytree(ROOT / "tests" / "fixtures" / "run-before-layers", tmp_path / "run")
+    result = run_cli("evaluate", "--run", str(run), "--data", str(pairs), "--output", str(tmp_path / "hyp.txt"))
+    assert_one_line_error(result, f"{pairs}:3: ")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import yaml
 
 from seq2seq_cli import runs
 from seq2seq_cli.config import ParallelFiles, load_config, load_run_config, save_config, unused_settings
-from seq2seq_cli.data.corpora import Pair, read_pairs, read_parallel
+from seq2seq_cli.data.corpora import Limits, Pair, read_pairs, read_parallel
 from seq2seq_cli.data.prepare import check_fingerprints, data_fingerprints, read_training_pairs
 from seq2seq_cli.errors import ConfigError, DataError
 from tests.conftest import ROOT, SEED_PAIRS, run_cli
@@ -227,3 +228,35 @@ def test_json_lines_without_languages_is_a_key_error_through_the_cli(tmp_path):
     data = write(tmp_path / "x.jsonl", jsonl_lines(SEED_PAIRS))
     assert_one_line_error(train(tmp_path, f"data.train={data}", "data.val=null", "data.target_lang=fr"),
                           f"data.source_lang is required to read data.train ({data})")
+
+
+@pytest.mark.parametrize("name", ["pairs.tsv", "pairs.tsv.gz", "pairs.jsonl"])
+def test_a_huge_line_is_one_error_naming_file_and_line_never_read_whole(tmp_path, name):
+    huge = "x" * (3 << 20)  # 3 MiB: over data.max_line_bytes (1 MiB)
+    lines = [f"{s}\t{t}" for s, t in SEED_PAIRS[:2]] + [f"{huge}\ty"]
+    data = write(tmp_path / name, jsonl_lines([*SEED_PAIRS[:2], (huge, "y")]) if "jsonl" in name else lines)
+    langs = ("data.source_lang=en", "data.target_lang=fr") if "jsonl" in name else ()
+    result = train(tmp_path, f"data.train={data}", "data.val=null", *langs)
+    assert_one_line_error(result, f"{data}:3: line longer than 1,048,576 bytes (data.max_line_bytes)")
+    with pytest.raises(DataError, match=r":3: line longer than 1,000 bytes"):
+        read_pairs(data, ("en", "fr"), Limits(line_bytes=1000))
+    assert len(read_pairs(data, ("en", "fr"), Limits(line_bytes=4 << 20))) == 3  # the cap is a setting:
+    config = load_config(ROOT / "configs/seed.yaml", ["data.max_line_bytes=4194304", "data.max_gzip_ratio=500"])
+    assert Limits.of(config.data) == Limits(4 << 20, 500)  # what training reads with (prepare.read_corpus)
+
+
+def test_a_gzip_bomb_is_one_error_naming_file_and_line(tmp_path):
+    bomb = tmp_path / "pairs.tsv.gz"
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip framing
+    block = (b"x" * 1000 + b"\ty\n") * 1024  # 1 MiB of pairs
+    with open(bomb, "wb") as handle:
+        for _ in range(32):  # 32 MiB unpacked, well under 100 KB on disk
+            handle.write(packer.compress(block))
+        handle.write(packer.flush())
+    size = bomb.stat().st_size
+    assert size < 100_000
+    result = train(tmp_path, f"data.train={bomb}", "data.val=null")
+    line = (10 << 20) // 1003 + 1  # the first whose end is past the cap: 10 MiB, more than 100 times its size
+    assert_one_line_error(result, f"{bomb}:{line}: unpacks to over 10,485,760 bytes, the most a {size:,}-byte .gz may "
+                          "(data.max_gzip_ratio: 100, at least 10 MiB): a gzip bomb?")
+    assert len(read_pairs(bomb, limits=Limits(gzip_ratio=1000))) == 32 * 1024  # the ratio is a setting

@@ -28,8 +28,9 @@ def history_path() -> Path:
 
 
 def prompt_loop(translator, attend: bool = False, nbest: int = 1, ask: Callable[[str], str] = input,
-                console: Optional[Console] = None) -> None:
-    """Read sentences until end of input; print each one's translations (and attention map)."""
+                console: Optional[Console] = None, on_long: str = "fail") -> None:
+    """Read sentences until end of input; print each one's translations (and attention map). A sentence too
+    long for the model is an error line, or (``on_long``: crop) cropped with a warning."""
     console = console or Console(highlight=False, soft_wrap=True)
     history = _History(history_path())
     console.print(f"[dim]{_greeting(translator, attend)}[/]")
@@ -47,7 +48,7 @@ def prompt_loop(translator, attend: bool = False, nbest: int = 1, ask: Callable[
                 return
             if line.strip():
                 history.add(line)
-                _answer(translator, line, attend, nbest, console)
+                _answer(translator, line, attend, nbest, console, on_long)
     finally:
         history.save()
 
@@ -59,14 +60,16 @@ def _greeting(translator, attend: bool) -> str:
             "type a sentence and press Enter; Ctrl-D or :q quits, arrow keys recall earlier sentences")
 
 
-def _answer(translator, line: str, attend: bool, nbest: int, console: Console) -> None:
+def _answer(translator, line: str, attend: bool, nbest: int, console: Console, on_long: str = "fail") -> None:
     """One sentence's translations; a sentence the model cannot take is an error line, and the prompt goes on."""
     from seq2seq_cli.decoding.translator import translate_lines
 
     try:
-        candidates = translate_lines(translator, [line], _warner(console), keep_blank=False)[0]
+        candidates = translate_lines(translator, [line], _warner(console), keep_blank=False, on_long=on_long)[0]
     except S2SError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
+        return
+    if candidates is None:  # skipped (--on-long skip): the warning said why
         return
     for rank, translation in enumerate(candidates, 1):
         score = f"  [dim]({translation.score:.3f})[/]" if nbest > 1 else ""

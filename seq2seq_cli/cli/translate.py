@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NamedTuple, Optional
 
 import typer
 
 from seq2seq_cli.cli.app import app
-from seq2seq_cli.cli.common import pick_run, user_errors, warn, with_decoding, with_engine, write_lines
+from seq2seq_cli.cli.common import pick_run, stderr, user_errors, warn, with_decoding, with_engine, write_lines
 from seq2seq_cli.cli.options import (
     BatchSizeOption,
     BeamOption,
@@ -48,6 +49,36 @@ ChunkOption = Annotated[
 ]
 
 
+class OnLong(StrEnum):
+    crop = "crop"
+    skip = "skip"
+    fail = "fail"
+
+
+OnLongOption = Annotated[
+    Optional[OnLong],
+    typer.Option("--on-long", help="A line too long for the model (decode.max_input_len tokens, data.max_line_bytes): "
+                 "crop it, skip it (an empty record) or stop there; a warning names each. "
+                 "[default: crop; a sentence given as an argument or at the prompt: fail]"),
+]
+ResumeOption = Annotated[
+    bool, typer.Option("--resume", help="With --output: finish a translation an error or Ctrl-C stopped, from the first "
+                       "record OUTPUT.partial lacks (no such file: from the first line).")
+]
+
+
+class Shape(NamedTuple):
+    """What a record looks like: the best translation, an n-best group, or a JSON line; with alignments or not."""
+
+    nbest: int
+    as_json: bool
+    align: bool
+
+    @property
+    def form(self) -> str:
+        return "json" if self.as_json else "nbest" if self.nbest > 1 else "text"
+
+
 @app.command()
 def translate(
     text: TextArgument = None,
@@ -62,6 +93,8 @@ def translate(
     interactive: InteractiveOption = False,
     attend: AttendOption = False,
     chunk: ChunkOption = 10_000,
+    on_long: OnLongOption = None,
+    resume: ResumeOption = False,
     run: RunOption = None,
     runs_dir: RunsDirOption = Path("runs"),
     checkpoint: CheckpointOption = "best.pt",
@@ -74,17 +107,21 @@ def translate(
         from seq2seq_cli.decoding.translator import Translator
 
         interactive = _check_inputs(text, input_file, interactive, attend)
+        one = interactive or (text is not None and text != "-")  # a sentence: too long is an error unless told
+        if resume and (one or output_file is None):
+            raise S2SError("--resume finishes a translation of --input FILE (or stdin) into --output FILE: give them")
         run_dir = pick_run(run, runs_dir)
         translator = Translator.from_run(run_dir, checkpoint, device.value).with_batch_size(batch_size)
         translator = with_decoding(translator, beam, length_penalty, n_best=nbest)
         translator = with_engine(translator, run_dir, engine.value, checkpoint)
+        policy, shape = (on_long or (OnLong.fail if one else OnLong.crop)).value, Shape(nbest, as_json, align)
         if interactive:
             from seq2seq_cli.cli.interactive import prompt_loop
 
-            return prompt_loop(translator, attend, nbest)
-        if text is not None and text != "-":
-            return _translate_sentence(translator, text, output_file, nbest, as_json, align)
-        _translate_lines(translator, input_file, output_file, nbest, as_json, align, quiet, chunk)
+            return prompt_loop(translator, attend, nbest, on_long=policy)
+        if one:
+            return _translate_sentence(translator, text, output_file, shape, policy)
+        _translate_lines(translator, input_file, output_file, shape, quiet, chunk, policy, resume)
 
 
 def _check_inputs(text: Optional[str], input_file: Optional[Path], interactive: bool, attend: bool) -> bool:
@@ -101,31 +138,46 @@ def _check_inputs(text: Optional[str], input_file: Optional[Path], interactive: 
     return interactive
 
 
-def _translate_sentence(translator, text: str, output_file: Optional[Path], nbest: int, as_json: bool, align: bool) -> None:
-    from seq2seq_cli.decoding.translator import render_lines, translate_lines
+def _translate_sentence(translator, text: str, output_file: Optional[Path], shape: Shape, on_long: str) -> None:
+    from seq2seq_cli.decoding.translator import render_lines, translate_chunk
 
-    outputs = translate_lines(translator, [text], warn, keep_blank=False)
-    write_lines(render_lines([text], outputs, nbest, as_json, align), output_file)
+    done = translate_chunk(translator, [text], warn, on_long=on_long, numbered=False, lenient=False)
+    if done.failed is not None:
+        raise done.failed
+    write_lines(render_lines([text], done.outputs, *shape, errors=done.errors), output_file)
 
 
-def _translate_lines(translator, input_file: Optional[Path], output_file: Optional[Path], nbest: int, as_json: bool,
-                     align: bool, quiet: bool, chunk: int) -> None:
-    """A file or stdin, chunk by chunk: constant memory, output in input order, a progress bar on a terminal."""
-    from seq2seq_cli.decoding import streams
+def _translate_lines(translator, input_file: Optional[Path], output_file: Optional[Path], shape: Shape, quiet: bool,
+                     chunk: int, on_long: str, resume: bool) -> None:
+    """A file or stdin, chunk by chunk: constant memory, output in input order, a progress bar on a terminal;
+    one record a line, kept in OUTPUT.partial when an error or Ctrl-C stops it (``--resume`` finishes it)."""
+    from seq2seq_cli.decoding import partial, streams
     from seq2seq_cli.decoding.translator import render_lines
 
     shown = not quiet and sys.stderr.isatty()
-    if input_file is not None:  # counted (a second read of the file) only for a progress bar that shows it
-        chunks = streams.file_chunks(streams.read_lines(input_file), chunk)
-        total = streams.count_lines(input_file) if shown else None
-    else:  # what has arrived: `tail -f log | s2s translate -` sees each answer as its line is read
-        chunks, total = streams.arrived_chunks((line.rstrip("\r\n") for line in sys.stdin), chunk), None
+    total = streams.count_lines(input_file) if shown and input_file is not None else None  # a second read, for the bar
+    if resume and not partial.partial_path(output_file).exists():
+        stderr().print(f"no {partial.partial_path(output_file)} to resume: translating from the first line", markup=False)
 
-    def render(lines: list[str], outputs, first: int) -> list[str]:
-        return render_lines(lines, outputs, nbest, as_json, align, first)
+    def render(lines: list[str], outputs, first: int, errors: dict[int, str]) -> list[str]:
+        return render_lines(lines, outputs, *shape, first, errors)
 
+    summary = streams.Summary()
     with streams.progress_bar(total, shown=shown) as (advance, warn_line):
-        with streams.output_sink(output_file) as write:
-            summary = streams.translate_stream(translator, chunks, write, render, None if quiet else warn_line, advance)
+        with partial.output_sink(output_file, shape.form, resume, lambda: summary.lines) as sink:
+            max_bytes = translator.config.data.max_line_bytes
+            lines = (streams.read_lines(input_file, max_bytes) if input_file is not None  # stdin: as lines arrive,
+                     else streams.decoded_lines(sys.stdin.buffer, "stdin", max_bytes))  # `tail -f log | s2s translate -`
+            if sink.done:
+                lines = partial.skip_lines(lines, sink.done, partial.partial_path(output_file))
+                if advance is not None:
+                    advance(sink.done)
+            chunks = (streams.file_chunks(lines, chunk, sink.done) if input_file is not None
+                      else streams.arrived_chunks(lines, chunk))
+            streams.translate_stream(translator, chunks, sink.write, render, None if quiet else warn_line, advance,
+                                     on_long, summary, sink.done + 1)
     if quiet and summary.with_unknown:
         warn(f"{summary.with_unknown:,} of {summary.lines:,} lines have unknown words, read as <unk> (without --quiet: which)")
+    if quiet and summary.noted:
+        warn(f"{summary.noted:,} of {summary.lines:,} lines were too long (--on-long {on_long}) or held nothing the model "
+             "reads (without --quiet: which)")

@@ -46,6 +46,8 @@ class DataConfig:
     vocab_sample: int = field(default=1_000_000, metadata={"min": 1})  # pairs sentencepiece trains on, at most
     cache_dir: Optional[str] = None  # prepared data (cache.py); None: $S2S_CACHE_DIR, else the user cache folder
     workers: int = field(default=0, metadata={"min": 0})  # preparation processes; 0: one per core for big files
+    max_line_bytes: int = _positive(1 << 20)  # a longer line in a corpus is an error; translate crops or skips it
+    max_gzip_ratio: int = _positive(100)  # a .gz may unpack to this many times its size (at least 10 MiB)
 
 
 @dataclass

@@ -3,6 +3,9 @@
 Every reader streams its files a line at a time (a big corpus is never held as raw bytes and
 text at once), takes a UTF-8 byte-order mark and CRLF line ends, skips blank lines and names
 ``file:line`` in any error, so one corpus reads to the same pairs whichever format it comes in.
+A line is read ``data.max_line_bytes`` at most at a time, so a 2 GB line (a file that is not text,
+a JSON record gone wrong) is an error naming it, never read whole; a ``.gz`` file may unpack to
+``data.max_gzip_ratio`` times its size on disk (at least ``GZIP_FLOOR``), so a gzip bomb stops early.
 Stdlib only: the config imports ``is_json_lines`` without pulling in torch.
 """
 
@@ -14,13 +17,29 @@ import zlib
 from collections.abc import Iterator
 from itertools import zip_longest
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import IO, NamedTuple, Optional
 
-from seq2seq_cli.config import is_json_lines
+from seq2seq_cli.config import DataConfig, is_json_lines
 from seq2seq_cli.errors import DataError
 
 _BOM = b"\xef\xbb\xbf"
 Languages = tuple[Optional[str], Optional[str]]  # data.source_lang, data.target_lang
+GZIP_FLOOR = 10 << 20  # a small .gz may always unpack this far: a tiny, very repetitive corpus is no bomb
+_PIECE = 1 << 20  # the rest of an over-long line is read (and dropped) this much at a time
+
+
+class Limits(NamedTuple):
+    """How far a corpus file may go: bytes in a line, and how many times its size a .gz may unpack to."""
+
+    line_bytes: int = DataConfig.max_line_bytes
+    gzip_ratio: int = DataConfig.max_gzip_ratio
+
+    @classmethod
+    def of(cls, data: DataConfig) -> Limits:
+        return cls(data.max_line_bytes, data.max_gzip_ratio)
+
+
+DEFAULT_LIMITS = Limits()
 
 
 class Pair(NamedTuple):
@@ -29,46 +48,46 @@ class Pair(NamedTuple):
     line: int
 
 
-def read_pairs(path: str | Path, languages: Languages = (None, None)) -> list[Pair]:
+def read_pairs(path: str | Path, languages: Languages = (None, None), limits: Limits = DEFAULT_LIMITS) -> list[Pair]:
     """A TSV (``source<TAB>target``) or JSON Lines file's pairs; a bad line is an error naming ``file:line``.
 
     JSON Lines is Hugging Face's translation shape, ``{"translation": {"en": ..., "fr": ...}}``:
     ``languages`` (``data.source_lang``, ``data.target_lang``) pick its two sides.
     """
-    return list(iter_pairs(path, languages))
+    return list(iter_pairs(path, languages, limits))
 
 
-def iter_pairs(path: str | Path, languages: Languages = (None, None)) -> Iterator[Pair]:
+def iter_pairs(path: str | Path, languages: Languages = (None, None), limits: Limits = DEFAULT_LIMITS) -> Iterator[Pair]:
     """``read_pairs`` a pair at a time, for corpora too big to hold (the same checks and errors)."""
     path = Path(path)
     if is_json_lines(path):
         source_lang, target_lang = _json_languages(path, languages)
-        rows = (_json_pair(path, n, line, source_lang, target_lang) for n, line in enumerate(_lines(path), 1))
+        rows = (_json_pair(path, n, line, source_lang, target_lang) for n, line in enumerate(_lines(path, limits), 1))
         expected = f'{{"translation": {{"{source_lang}": ..., "{target_lang}": ...}}}} lines'
     else:
-        rows = (_tsv_pair(path, n, line) for n, line in enumerate(_lines(path), 1))
+        rows = (_tsv_pair(path, n, line) for n, line in enumerate(_lines(path, limits), 1))
         expected = "source<TAB>target lines"
     return _some(path, (pair for pair in rows if pair is not None), expected)
 
 
-def read_parallel(source: str | Path, target: str | Path) -> list[Pair]:
+def read_parallel(source: str | Path, target: str | Path, limits: Limits = DEFAULT_LIMITS) -> list[Pair]:
     """Moses-style parallel files: line N of ``source`` is translated by line N of ``target``.
 
     The two are read in step, so a file with more lines than the other is an error at its first
     extra line without reading either twice; a line blank on both sides is skipped, on one only
     it is an error (the files are out of step).
     """
-    return list(iter_parallel(source, target))
+    return list(iter_parallel(source, target, limits))
 
 
-def iter_parallel(source: str | Path, target: str | Path) -> Iterator[Pair]:
+def iter_parallel(source: str | Path, target: str | Path, limits: Limits = DEFAULT_LIMITS) -> Iterator[Pair]:
     """``read_parallel`` a pair at a time."""
     source, target = Path(source), Path(target)
-    return _some(source, _parallel_pairs(source, target), f"one sentence a line, in step with {target}")
+    return _some(source, _parallel_pairs(source, target, limits), f"one sentence a line, in step with {target}")
 
 
-def _parallel_pairs(source: Path, target: Path) -> Iterator[Pair]:
-    for number, (src, tgt) in enumerate(zip_longest(_lines(source), _lines(target)), 1):
+def _parallel_pairs(source: Path, target: Path, limits: Limits) -> Iterator[Pair]:
+    for number, (src, tgt) in enumerate(zip_longest(_lines(source, limits), _lines(target, limits)), 1):
         if src is None or tgt is None:
             longer, side, shorter = (target, "target", source) if src is None else (source, "source", target)
             raise DataError(f"{longer}:{number}: {side} file has more lines than {shorter} ({number - 1})")
@@ -77,22 +96,53 @@ def _parallel_pairs(source: Path, target: Path) -> Iterator[Pair]:
             yield pair
 
 
-def _lines(path: Path) -> Iterator[bytes]:
-    """The file's lines without their ends (nor a leading BOM); a ``.gz`` file is decompressed as it is read."""
+def _lines(path: Path, limits: Limits) -> Iterator[bytes]:
+    """The file's lines without their ends (nor a leading BOM); a ``.gz`` file is decompressed as it is read.
+    A line over ``limits.line_bytes``, or a .gz unpacking past its cap, is an error naming the line."""
     if not path.is_file():
         raise DataError(f"{path}: no such data file")
-    gzipped, count = path.name.lower().endswith(".gz"), 0
+    gzipped, count, unpacked, size = path.name.lower().endswith(".gz"), 0, 0, path.stat().st_size
+    cap = max(GZIP_FLOOR, limits.gzip_ratio * size) if gzipped else None
     try:
         with gzip.open(path, "rb") if gzipped else open(path, "rb") as handle:
-            for count, line in enumerate(handle, 1):
-                if count == 1 and line.startswith(_BOM):
-                    line = line[len(_BOM):]
+            for count, (line, over) in enumerate(bounded_lines(handle, limits.line_bytes), 1):
+                if over:
+                    raise DataError(f"{path}:{count}: line longer than {limits.line_bytes:,} bytes (data.max_line_bytes)")
+                unpacked += len(line)
+                if cap is not None and unpacked > cap:
+                    raise DataError(f"{path}:{count}: unpacks to over {cap:,} bytes, the most a {size:,}-byte .gz may "
+                                    f"(data.max_gzip_ratio: {limits.gzip_ratio}, at least 10 MiB): a gzip bomb?")
                 yield line.rstrip(b"\n").rstrip(b"\r")
     except (OSError, EOFError, zlib.error) as exc:
         if not gzipped:
             raise DataError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
         after = f" after line {count}" if count else ""
         raise DataError(f"{path}: corrupt gzip file{after} ({exc})") from None
+
+
+def bounded_lines(handle: IO[bytes], limit: int) -> Iterator[tuple[bytes, bool]]:
+    """Each line with its end (a leading BOM dropped), read ``limit`` bytes at most at a time: a longer line
+    comes as ``(its first limit + 1 bytes, True)``, the rest still unread (``line_size`` measures it)."""
+    first = True
+    while line := handle.readline(limit + 1):
+        if first and line.startswith(_BOM):
+            line = line[len(_BOM):]
+            if not line.endswith(b"\n"):
+                line += handle.readline(len(_BOM))  # the line's first limit + 1 bytes, after all
+        first = False
+        yield line, len(line) > limit and not line.endswith(b"\n")
+
+
+def line_size(handle: IO[bytes], head: bytes, limit: int) -> tuple[bytes, Optional[int]]:
+    """After ``bounded_lines`` gave an over-long ``head``: the rest of its line read in pieces and dropped. Its first
+    ``limit`` bytes and its length without the line end; or, when only a CRLF end made it long, the line and None."""
+    size, tail = len(head), head[-2:]
+    while piece := handle.readline(_PIECE):
+        size, tail = size + len(piece), (tail + piece)[-2:]
+        if piece.endswith(b"\n"):
+            break
+    size -= 2 if tail == b"\r\n" else 1 if tail.endswith(b"\n") else 0
+    return (head + b"\n", None) if size <= limit else (head[:limit], size)
 
 
 def _some(path: Path, pairs: Iterator[Pair], expected: str) -> Iterator[Pair]:

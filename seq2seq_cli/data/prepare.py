@@ -22,7 +22,7 @@ from pathlib import Path
 
 from seq2seq_cli.config import Config, DataConfig, ParallelFiles
 from seq2seq_cli.data.batches import Example
-from seq2seq_cli.data.corpora import Pair, iter_pairs, iter_parallel, read_pairs, read_parallel
+from seq2seq_cli.data.corpora import Limits, Pair, iter_pairs, iter_parallel, read_pairs, read_parallel
 from seq2seq_cli.data.splits import held_out
 from seq2seq_cli.data.text import Vocab, tokenize
 from seq2seq_cli.data.tokenizers import Tokenizer, WordTokenizer
@@ -54,15 +54,15 @@ def read_training_pairs(config: Config) -> tuple[list[Pair], list[Pair]]:
 def read_corpus(spec: str | ParallelFiles, data: DataConfig) -> list[Pair]:
     """``data.train`` or ``data.val``'s pairs, whichever format they come in (see corpora.py)."""
     if isinstance(spec, ParallelFiles):
-        return read_parallel(spec.source, spec.target)
-    return read_pairs(spec, (data.source_lang, data.target_lang))
+        return read_parallel(spec.source, spec.target, Limits.of(data))
+    return read_pairs(spec, (data.source_lang, data.target_lang), Limits.of(data))
 
 
 def iter_corpus(spec: str | ParallelFiles, data: DataConfig) -> Iterator[Pair]:
     """``read_corpus`` one pair at a time, for a corpus too big to hold (the cache streams it)."""
     if isinstance(spec, ParallelFiles):
-        return iter_parallel(spec.source, spec.target)
-    return iter_pairs(spec, (data.source_lang, data.target_lang))
+        return iter_parallel(spec.source, spec.target, Limits.of(data))
+    return iter_pairs(spec, (data.source_lang, data.target_lang), Limits.of(data))
 
 
 def prepare_data(
