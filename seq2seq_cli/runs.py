@@ -3,12 +3,19 @@
 A run folder describes itself: the resolved config, both vocabularies and the weights are
 all that translating needs; nothing points back at the training data (only ``--resume``
 checks, by the fingerprint in ``last.pt``, that it still reads the same files).
+
+Every file written into a run folder (or the prepared cache) is written whole or not at all
+(``replaced_atomically``), and one process at a time trains a run (``lock_run``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +31,8 @@ PROBES = "probes.jsonl"  # the probe sentences' attention at every validation (`
 CHECKPOINT_FORMAT = 1  # bumped whenever what a checkpoint holds changes incompatibly
 CURVES = "curves.png"
 STATE = "state.json"  # where training stands (step, finished, why it stopped), for tools that should not load last.pt
+LOCK = ".lock"  # held (flock) by the one process training the run; holds its pid
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.tmp")  # what an atomic write writes before its rename
 
 
 def ranked_checkpoint(step: int) -> str:
@@ -87,25 +96,164 @@ def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as handle:
-            torch.save({**payload, "format": CHECKPOINT_FORMAT}, handle)
+            sink = _Sink(handle)
+            try:
+                torch.save({**payload, "format": CHECKPOINT_FORMAT}, sink)
+            except RuntimeError:  # torch's zip writer reports a failed write (a full disk) as its own error
+                if sink.error is None:
+                    raise
+            if sink.error is not None:
+                raise sink.error
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
         _fsync_directory(path.parent)
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise RunError(f"{path}: could not save checkpoint ({exc.strerror}); the previous one is intact") from None
+    finally:
+        temporary.unlink(missing_ok=True)  # gone after the rename; after an error, no half file is left
+
+
+class _Sink:
+    """The file ``torch.save`` writes to, keeping the first ``OSError`` a write raised (torch hides it)."""
+
+    def __init__(self, handle: Any):
+        self.handle, self.error = handle, None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self) -> None:
+        self.handle.flush()
 
 
 def write_text_atomically(path: Path, text: str) -> None:
-    """Write a small text file whole or not at all: a reader never sees half of it."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write a text file whole or not at all: a reader (or a crash at any moment) never sees half of it."""
+    write_bytes_atomically(path, text.encode("utf-8"))
+
+
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    """``write_text_atomically`` for bytes (a sentencepiece model copied into a run folder)."""
+    with replaced_atomically(path) as temporary, open(temporary, "wb") as handle:
+        handle.write(data)
+
+
+@contextlib.contextmanager
+def replaced_atomically(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; once written it is fsynced and renamed over ``path``, so
+    ``path`` holds the old content or the new, never a mix. An error (or a crash) leaves the old file as it was.
+
+    A pipe or a device (``--output /dev/stdout``) cannot be replaced: it is written in place; a symbolic link
+    stays one, the file it points at is replaced.
+    """
+    target = path.resolve() if path.is_symlink() else path
+    if target.exists() and not target.is_file():
+        with _as_write_error(path):
+            yield path
+        return
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError as exc:
+        with _as_write_error(path):
+            yield temporary
+            _fsync_file(temporary)
+            with contextlib.suppress(OSError):
+                os.chmod(temporary, stat.S_IMODE(target.stat().st_mode))  # a replaced file keeps its permissions
+            os.replace(temporary, target)
+            _fsync_directory(target.parent)
+    finally:
         temporary.unlink(missing_ok=True)
-        raise RunError(f"{path}: could not save ({exc.strerror})") from None
+
+
+@contextlib.contextmanager
+def _as_write_error(path: Path) -> Iterator[None]:
+    """An ``OSError`` as the one-line error naming the file that could not be written."""
+    try:
+        yield
+    except OSError as exc:
+        raise RunError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Temporary files that a killed process's atomic writes left in ``folder`` (only those whose process
+    is gone: another one's write in progress is never touched)."""
+    removed = []
+    for path in folder.glob(".*.tmp"):
+        match = _TEMPORARY.fullmatch(path.name)
+        if match and not process_alive(int(match["pid"])):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (one we may not signal exists too)."""
+    if pid == os.getpid() or os.name == "nt":  # on Windows os.kill(pid, 0) would end the process: assume alive
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+class RunLock:
+    """The run's ``.lock``, held (``flock``) for as long as one process trains the run. The kernel drops it when
+    that process ends, however it ends (kill -9 included), so a lock is never left behind by a crash."""
+
+    def __init__(self, descriptor: int | None):
+        self.descriptor = descriptor
+
+    def release(self) -> None:
+        if self.descriptor is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.descriptor, 0)  # no pid left behind to mislead
+            os.close(self.descriptor)
+            self.descriptor = None
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+def lock_run(run_dir: Path) -> RunLock:
+    """Hold the run for training: a second trainer of the same run (``--resume`` twice, or a resume while the
+    run is still training) is refused, naming the holder's pid; what it would overwrite stays as it is."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; one trainer a run is then the user's to keep
+        return RunLock(None)
+    path = run_dir / LOCK
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise RunError(f"{path}: cannot lock the run ({exc.strerror})") from None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise RunError(f"{run_dir}: another s2s process (pid {lock_holder(run_dir) or 'unknown'}) is training "
+                       "this run; wait for it to end or stop it, then resume") from None
+    except OSError:  # a file system without locks (some network mounts): train unguarded, as before
+        return RunLock(descriptor)
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+    return RunLock(descriptor)
+
+
+def lock_holder(run_dir: Path) -> int | None:
+    """The pid written into the run's lock by the process holding it (None when no process has written one)."""
+    try:
+        return int((run_dir / LOCK).read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
 
 
 STATE_KEYS = ("step", "epoch", "finished", "stop_reason", "elapsed")  # the part of last.pt's trainer state in state.json
@@ -201,6 +349,14 @@ def read_records(path: Path, up_to_step: int | None = None, rewrite: bool = True
     if up_to_step is not None and rewrite and path.is_file():
         write_text_atomically(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     return records
+
+
+def _fsync_file(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDWR)  # Windows flushes only a handle open for writing
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _fsync_directory(folder: Path) -> None:

@@ -142,7 +142,8 @@ def test_kill_9_at_random_moments_leaves_loadable_checkpoints(train_command, tmp
             assert runs.load_checkpoint(run_dir / checkpoint)["model"]
         assert run_cli("translate", "--run", str(run_dir), "the red car is small").exit_code == 0
     finished, saved = runs.load_checkpoint(run_dir / "last.pt")["trainer"]["finished"], (run_dir / "last.pt").read_bytes()
-    result = run_cli("train", "--resume", "--run", str(run_dir))
+    result = run_cli("train", "--resume", "--run", str(run_dir))  # never refused: a killed trainer holds no lock
+    assert not list(run_dir.glob(".*.tmp"))  # what a killed write left is removed by the next trainer
     if finished:  # the last kill came after training's end: resuming says so and changes nothing
         assert_one_line_error(result, f"{run_dir}: training already finished (all epochs done)")
         assert (run_dir / "last.pt").read_bytes() == saved
@@ -172,6 +173,64 @@ def test_a_full_disk_is_a_clear_error_and_the_previous_checkpoint_survives(train
     assert "Traceback" not in result.stderr and "the previous one is intact" in result.stderr
     assert (full / "last.pt").read_bytes() == saved
     assert not list(full.glob(".*.tmp"))
+
+
+def test_a_really_full_disk_while_training_is_a_one_line_error_and_the_checkpoints_survive(train_command, tmp_path):
+    """As above, on a disk that fills up (a small tmpfs) rather than a limit on file sizes."""
+    from tests.test_crash_safety import assert_one_error_line, fill, small_disk
+
+    with small_disk(tmp_path / "disk", "32m") as disk:
+        interrupted = subprocess.Popen(train_command(disk, "train.name=full"), cwd=ROOT,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        full = disk / "full"
+        wait_for(lambda: metrics_lines(full) >= 1)
+        interrupted.send_signal(signal.SIGINT)
+        interrupted.wait()
+        saved = {name: (full / name).read_bytes() for name in ("last.pt", "best.pt", "config.yaml", "vocab.src.txt")}
+        fill(disk, leave=len(saved["best.pt"]) // 2)  # room for the logs' lines, not for one more checkpoint
+        result = subprocess.run([sys.executable, "-m", "seq2seq_cli", "train", "--resume", "--run", str(full)], cwd=ROOT,
+                                capture_output=True, text=True)
+        assert_one_error_line(result, "could not save checkpoint (No space left on device); the previous one is intact")
+        assert {name: (full / name).read_bytes() for name in saved} == saved
+        assert not list(full.glob(".*.tmp"))
+        assert runs.load_checkpoint(full / "last.pt")["trainer"]["step"] == runs.read_state(full)["step"]
+
+
+def test_a_full_disk_when_a_run_starts_is_a_one_line_error_and_leaves_no_run_folder(tmp_path):
+    """config.yaml and the vocabularies are written whole or not at all; a run that could not save them is no run."""
+    from tests.test_crash_safety import fill, small_disk
+
+    with small_disk(tmp_path / "disk", "64k") as disk:
+        ballast = fill(disk)
+        result = run_cli("train", "-c", "configs/seed.yaml", "--set", f"train.runs_dir={disk / 'runs'}")
+        assert_one_line_error(result, f"{disk / 'runs' / 'seed' / 'config.yaml'}: cannot write (No space left on device)")
+        assert not (disk / "runs" / "seed").exists() and {p.name for p in disk.rglob("*") if p.is_file()} == {ballast.name}
+
+
+def test_a_second_trainer_of_a_run_is_refused_naming_the_holder(seed_run, tmp_path):
+    run_dir = _copy_run(seed_run, tmp_path / "held")
+    before = {path.name: path.read_bytes() for path in run_dir.iterdir() if path.name != runs.LOCK}
+    with runs.lock_run(run_dir):
+        result = run_cli("train", "--resume", "--run", str(run_dir))
+        assert_one_line_error(result, f"{run_dir}: another s2s process (pid {os.getpid()}) is training this run")
+    assert {path.name: path.read_bytes() for path in run_dir.iterdir() if path.name != runs.LOCK} == before
+
+
+def test_a_resume_while_the_run_trains_is_refused_and_a_killed_trainer_leaves_no_lock(train_command, tmp_path):
+    run_dir = tmp_path / "default"
+    process = subprocess.Popen(train_command(tmp_path, "train.epochs=8"), cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: (run_dir / "last.pt").is_file())
+        assert runs.lock_holder(run_dir) == process.pid
+        refused = run_cli("train", "--resume", "--run", str(run_dir))
+        assert process.poll() is None, "the run finished before the second trainer tried"
+        assert_one_line_error(refused, f"{run_dir}: another s2s process (pid {process.pid}) is training this run")
+    finally:
+        process.kill()
+        process.wait()
+    with runs.lock_run(run_dir):  # the kernel dropped the killed trainer's lock: the run can be resumed
+        pass
 
 
 def test_an_unwritable_runs_folder_is_a_clear_error(tmp_path):

@@ -99,14 +99,15 @@ def input_lines(text: Optional[str], input_file: Optional[Path]) -> list[str]:
 
 
 def write_lines(lines: list[str], output_file: Optional[Path]) -> None:
+    """Lines to stdout, or to a file whole or not at all (an existing file stays as it was until the new one is
+    complete: a crash or a full disk never leaves half of ``eval.json`` or of the hypotheses)."""
+    from seq2seq_cli.runs import write_text_atomically
+
     text = "".join(line + "\n" for line in lines)
     if output_file is None:
         sys.stdout.write(text)
         return
-    try:
-        output_file.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise S2SError(f"{output_file}: cannot write ({exc.strerror})") from None
+    write_text_atomically(output_file, text)
 
 
 def with_decoding(translator, beam: Optional[int], length_penalty: Optional[float], **more):

@@ -12,6 +12,7 @@ from seq2seq_cli.config.checks import check_combinations, check_trackers, parse_
 from seq2seq_cli.config.inherit import inherit_parent
 from seq2seq_cli.config.schema import Config
 from seq2seq_cli.errors import ConfigError
+from seq2seq_cli.runs import write_text_atomically
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
@@ -32,7 +33,8 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
 
 
 def save_config(config: Config, path: Path) -> None:
-    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+    """A run's config.yaml, whole or not at all: ``--resume`` and every reader of the run trust it."""
+    write_text_atomically(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -8,32 +8,38 @@ and sentencepiece models when fine-tuning or resuming). A changed file or settin
 unchanged one never does. The entry holds ``.npy`` token-id arrays (``dataset.TokenPairs``), the
 vocabularies, the sentencepiece models it trained, the validation pairs and ``meta.json``, written
 last: a folder without it was never finished. Under torchrun rank 0 prepares and the others wait.
+An entry is checked before it is used, and a damaged one prepared again (``cache_check``); what an
+interrupted preparation left is removed at the next start (``cache_work``).
 
 This module finds and opens entries; the rest of the cache is beside it: ``cache_entry`` (an
 entry's key), ``cache_build`` (building one), ``cache_index`` (the indexing pass on every core),
-``cache_arrays`` (the arrays written from it), and ``splits`` (the validation split).
+``cache_arrays`` (the arrays written from it), ``cache_check`` and ``cache_work`` (above), and
+``splits`` (the validation split).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from seq2seq_cli.config import Config, DataConfig
 from seq2seq_cli.data.batches import Example
 from seq2seq_cli.data.cache_build import build
+from seq2seq_cli.data.cache_check import damage
 from seq2seq_cli.data.cache_entry import META, VERSION, Given, file_paths, key, model_hash
+from seq2seq_cli.data.cache_work import clean_orphans, discard
 from seq2seq_cli.data.corpora import Pair
 from seq2seq_cli.data.dataset import SIDES, TokenPairs
 from seq2seq_cli.data.prepare import TrainingData, data_fingerprints
 from seq2seq_cli.data.text import Vocab
 from seq2seq_cli.data.tokenizers import Tokenizer, load_tokenizers, model_file
 from seq2seq_cli.errors import DataError, RunError, S2SError
+from seq2seq_cli.runs import write_bytes_atomically
 from seq2seq_cli.system import SINGLE, Context
 
 __all__ = ["ENV", "META", "VERSION", "Given", "Prepared", "cache_root", "prepare"]  # Given, META, VERSION: from cache_entry
@@ -77,10 +83,11 @@ class Prepared:
             return
         for side in SIDES:
             try:
-                shutil.copyfile(model_file(self.tokenizer_dir, side), model_file(run_dir, side))
+                model = model_file(self.tokenizer_dir, side).read_bytes()
             except OSError as exc:
                 raise RunError(f"{model_file(self.tokenizer_dir, side)}: cannot copy the sentencepiece model "
                                f"({exc.strerror})") from None
+            write_bytes_atomically(model_file(run_dir, side), model)  # whole or not at all, as every file of a run
 
 
 def cache_root(data: DataConfig | None = None) -> Path:
@@ -123,10 +130,11 @@ def _open(folder: Path, config: Config, given: Given | None) -> Prepared:
 
 def _find_or_build(config: Config, console: Console, given: Given | None) -> Path:
     root = cache_root(config.data)
+    clean_orphans(root)  # what interrupted preparations left (never a build another process is running)
     folder = root / key(config, given)
-    if not (folder / META).is_file() and given is not None and given.resuming:
+    if not _usable(folder, console) and given is not None and given.resuming:
         built = root / key(config, None)  # the entry the run started from has the same vocabularies
-        if _holds(built, given, config.data):
+        if _usable(built, console) and _holds(built, given, config.data):
             folder = built
     if (folder / META).is_file():
         meta = json.loads((folder / META).read_text(encoding="utf-8"))
@@ -135,10 +143,22 @@ def _find_or_build(config: Config, console: Console, given: Given | None) -> Pat
     return build(config, console, given, folder)
 
 
-def _holds(folder: Path, given: Given, data: DataConfig) -> bool:
-    """Whether a built entry has exactly the given vocabularies and sentencepiece models."""
+def _usable(folder: Path, console: Console) -> bool:
+    """Whether ``folder`` is a finished entry that passes its checks (``cache_check``); a damaged one is
+    removed, with a one-line warning, to be prepared again."""
     if not (folder / META).is_file():
         return False
+    why = damage(folder)
+    if why is None:
+        return True
+    console.print(f"[yellow]warning:[/] {escape(str(folder))}: the prepared data is damaged ({escape(why)}); "
+                  "preparing it again", soft_wrap=True)
+    discard(folder)
+    return False
+
+
+def _holds(folder: Path, given: Given, data: DataConfig) -> bool:
+    """Whether a built entry has exactly the given vocabularies and sentencepiece models."""
     vocabs = [Vocab.load(folder / f"vocab.{side}.txt").itos for side in SIDES]
     return vocabs == [v.itos for v in given.vocabs] and model_hash(folder, data) == model_hash(given.tokenizer_dir, data)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -16,8 +15,10 @@ from rich.console import Console
 
 from seq2seq_cli.config import Config
 from seq2seq_cli.data.cache_arrays import Indexed
+from seq2seq_cli.data.cache_check import seal
 from seq2seq_cli.data.cache_entry import META, VERSION, Given
 from seq2seq_cli.data.cache_index import index
+from seq2seq_cli.data.cache_work import LOCK, start_work
 from seq2seq_cli.data.corpora import Pair
 from seq2seq_cli.data.dataset import SIDES
 from seq2seq_cli.data.prepare import data_fingerprints, iter_corpus, read_corpus, with_words
@@ -25,26 +26,41 @@ from seq2seq_cli.data.splits import held_out
 from seq2seq_cli.data.text import Vocab
 from seq2seq_cli.data.tokenizers import load_tokenizers, train_tokenizers
 from seq2seq_cli.errors import DataError
+from seq2seq_cli.runs import write_text_atomically
 
 
 def build(config: Config, console: Console, given: Given | None, folder: Path) -> Path:
-    """Prepare the entry in a temporary folder beside it, then rename it into place."""
-    data, started = config.data, time.perf_counter()
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    """Prepare the entry in a temporary folder beside it (locked while this process builds: ``cache_work``),
+    then rename it into place. An error (a full disk included) removes the folder; a crash leaves it to the
+    next s2s to remove. Either way no entry ever has a ``meta.json`` that its files do not match."""
+    started = time.perf_counter()
     try:
-        console.print(f"preparing {data.train} into {folder} (once: later runs reuse it)", markup=False)
-        meta = _fill(config, console, given, work, started)
-        (work / META).write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        _report(console, meta, data.max_len)
-        try:
-            work.rename(folder)
-        except OSError:  # prepared meanwhile by another process: theirs is the same
-            shutil.rmtree(work, ignore_errors=True)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        work = start_work(folder)
+    except OSError as exc:
+        raise DataError(f"{folder.parent}: cannot prepare data there ({exc.strerror})") from None
+    try:
+        _build_in(config, console, given, folder, work.path, started)
         return folder
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+    except OSError as exc:  # a full disk, most likely: named by the cache folder, not the temporary one
+        inside = exc.filename is not None and work.path in Path(exc.filename).parents
+        where = exc.filename if exc.filename and not inside else folder.parent
+        raise DataError(f"{where}: cannot prepare data there ({exc.strerror})") from None
+    finally:
+        shutil.rmtree(work.path, ignore_errors=True)  # gone already when it was renamed into place
+        work.release()
+
+
+def _build_in(config: Config, console: Console, given: Given | None, folder: Path, work: Path, started: float) -> None:
+    console.print(f"preparing {config.data.train} into {folder} (once: later runs reuse it)", markup=False)
+    meta = seal(_fill(config, console, given, work, started), work)
+    write_text_atomically(work / META, json.dumps(meta, indent=1))  # last: the entry is finished
+    _report(console, meta, config.data.max_len)
+    try:
+        work.rename(folder)
+    except OSError:  # prepared meanwhile by another process: theirs is the same
+        return
+    (folder / LOCK).unlink(missing_ok=True)
 
 
 def _fill(config: Config, console: Console, given: Given | None, work: Path, started: float) -> dict:
@@ -72,7 +88,7 @@ def _fill(config: Config, console: Console, given: Given | None, work: Path, sta
     _write_val(work, val_pairs, tokenizers, vocabs, data.max_len)
     seconds = time.perf_counter() - started
     too_long = int((~fits & ~held).sum())
-    meta.update(pairs=int(keep.sum()), read=indexed.count, too_long=too_long, seconds=round(seconds, 2),
+    meta.update(pairs=int(keep.sum()), max_len=data.max_len, read=indexed.count, too_long=too_long, seconds=round(seconds, 2),
                 pairs_per_s=round(indexed.count / max(seconds, 1e-9)), dropped=indexed.examples(~fits & ~held),
                 data_files=data_fingerprints(config), created=time.strftime("%Y-%m-%dT%H:%M:%S"))
     return meta
@@ -139,4 +155,4 @@ def _write_val(work: Path, pairs: list[Pair], tokenizers: tuple, vocabs: tuple, 
             kept["pairs"].append(list(pair))
             kept["src"].append(vocabs[0].encode(src))
             kept["tgt"].append(vocabs[1].encode(tgt))
-    (work / "val.json").write_text(json.dumps(kept, ensure_ascii=False), encoding="utf-8")
+    write_text_atomically(work / "val.json", json.dumps(kept, ensure_ascii=False))

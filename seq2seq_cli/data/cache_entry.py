@@ -18,8 +18,8 @@ from seq2seq_cli.data.text import Vocab
 from seq2seq_cli.data.tokenizers import model_file
 from seq2seq_cli.errors import DataError
 
-VERSION = 1  # bump when tokenising or the entry's layout changes: old entries are then never matched
-META = "meta.json"  # written last: a folder without it was never finished
+VERSION = 2  # bump when tokenising or the entry's layout changes: old entries are then never matched
+META = "meta.json"  # written last: a folder without it was never finished; it lists and checksums the rest
 EDGE = 1 << 20  # bytes hashed at each end of a file for its key
 
 

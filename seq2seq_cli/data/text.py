@@ -86,7 +86,8 @@ class Vocab:
         return [token for token in tokens if token not in self.stoi]
 
     def save(self, path: Path) -> None:
-        path.write_text("\n".join(self.itos) + "\n", encoding="utf-8")
+        """One token a line, whole or not at all: a run whose vocabulary was cut short would translate wrongly."""
+        runs.write_text_atomically(path, "\n".join(self.itos) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> Vocab:

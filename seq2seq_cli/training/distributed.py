@@ -29,6 +29,11 @@ def setup(device_name: str) -> Context:
     return Context(torch.distributed.get_rank(), world, device)
 
 
+def is_main_process() -> bool:
+    """Rank 0 (the process that writes), known before ``setup``: from torchrun's RANK, else the only process."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def teardown(context: Context) -> None:
     if context.distributed and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()

@@ -1,9 +1,10 @@
 """Everything before the first update: a new run folder (its data prepared, its model built or started
 from a parent run, its config and vocabularies saved), or an interrupted run reopened for ``--resume``.
 
-A run that never started leaves no folder behind (``removed_on_error``), and the torch thread count
-a run trains with is set for it and restored afterwards (``threads``): both are the front doors' in
-``trainer.py``, which hands what is set up here (a ``Start``) to its ``Trainer``.
+A run that never started leaves no folder behind (``removed_on_error``), one process at a time trains
+a run (``held``), and the torch thread count a run trains with is set for it and restored afterwards
+(``threads``): all are the front doors' in ``trainer.py``, which hands what is set up here (a ``Start``)
+to its ``Trainer``.
 """
 
 from __future__ import annotations
@@ -54,10 +55,10 @@ def new_run(config: Config, name: str, console: Console, context: Context) -> St
         if parent:
             parent.start(model)
         frozen = finetune.freeze(model, config.train.freeze)
-    if context.is_main:
-        save_config(config, run_dir / runs.CONFIG_FILE)
-        data.src_vocab.save(run_dir / runs.SOURCE_VOCAB)
-        data.tgt_vocab.save(run_dir / runs.TARGET_VOCAB)
+        if context.is_main:  # a full disk here is an error, and leaves no folder behind either
+            save_config(config, run_dir / runs.CONFIG_FILE)
+            data.src_vocab.save(run_dir / runs.SOURCE_VOCAB)
+            data.tgt_vocab.save(run_dir / runs.TARGET_VOCAB)
     console.print(report.summary_table(data, model, run_dir))
     if parent:
         parent.report(console, prepared.meta["unknown"])
@@ -92,6 +93,18 @@ def reopened_run(run_dir: Path, config: Config, checkpoint: dict, console: Conso
     model.load_state_dict(checkpoint["model"])
     finetune.freeze(model, config.train.freeze)  # before the optimizer: its saved state covers the trained ones
     return Start(data, model, run_dir, data_files)
+
+
+@contextlib.contextmanager
+def held(run_dir: Path, main: bool):
+    """The process that writes the run (rank 0) holds its lock while it trains: a second trainer of the same
+    run is refused (``runs.lock_run``); temporary files a killed trainer left behind are removed first."""
+    if not main:  # under torchrun the other processes write nothing
+        yield
+        return
+    with runs.lock_run(run_dir):
+        runs.remove_stale_temporaries(run_dir)
+        yield
 
 
 @contextlib.contextmanager

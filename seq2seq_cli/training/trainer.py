@@ -25,10 +25,10 @@ from seq2seq_cli.data.prepare import TrainingData
 from seq2seq_cli.models.seq2seq import Seq2Seq
 from seq2seq_cli.system import SINGLE, Context
 from seq2seq_cli.training import report, tracking
-from seq2seq_cli.training.distributed import setup, teardown
+from seq2seq_cli.training.distributed import is_main_process, setup, teardown
 from seq2seq_cli.training.logbook import Logbook, as_rng_state, restore_rng, shared_state
 from seq2seq_cli.training.precision import resolve_precision
-from seq2seq_cli.training.run_setup import new_run, removed_on_error, reopened_run, resumable_checkpoint, threads
+from seq2seq_cli.training.run_setup import held, new_run, removed_on_error, reopened_run, resumable_checkpoint, threads
 from seq2seq_cli.training.stopping import Clock, NothingTrained, Signals, agreed, check_enough_batches, skip_or_stop
 from seq2seq_cli.training.updates import LossWindow, Updater, wrapped
 from seq2seq_cli.training.validation import validation_scores
@@ -48,7 +48,8 @@ def _train(config: Config, name: str, console: Console) -> Path:
         torch.manual_seed(config.train.seed)
         console = console if context.is_main else Console(quiet=True)
         start = new_run(config, name, console, context)
-        with removed_on_error(start.run_dir, context, NothingTrained):  # an untrained model is no run to keep
+        # held: a resume of this run while it trains is refused; an untrained model is no run to keep
+        with held(start.run_dir, context.is_main), removed_on_error(start.run_dir, context, NothingTrained):
             return _run(Trainer(config, start.data, start.model, start.run_dir, console, context, start.data_files))
     finally:
         teardown(context)
@@ -61,10 +62,11 @@ def resume(run_dir: Path, console: Console) -> Path:
     """
     config = load_run_config(run_dir)
     check_trackers(config.train.log_to, str(run_dir / runs.CONFIG_FILE))
-    checkpoint = resumable_checkpoint(run_dir)
-    # the thread count the run started with: sums split across threads round differently otherwise
-    with threads(checkpoint["trainer"].get("threads") or config.train.threads):
-        return _resume(run_dir, config, checkpoint, console)
+    with held(run_dir, is_main_process()):  # before last.pt is read: a second trainer never resumes a stale one
+        checkpoint = resumable_checkpoint(run_dir)
+        # the thread count the run started with: sums split across threads round differently otherwise
+        with threads(checkpoint["trainer"].get("threads") or config.train.threads):
+            return _resume(run_dir, config, checkpoint, console)
 
 
 def _resume(run_dir: Path, config: Config, checkpoint: dict, console: Console) -> Path:

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from seq2seq_cli.errors import S2SError
+from seq2seq_cli.runs import write_text_atomically
 
 FORMAT = "s2s-attention/1"
 ASSETS = "page_assets"
@@ -44,12 +44,9 @@ def render_page(document: dict, ask: str | None = None) -> str:
 
 
 def write_page(document: dict, path: Path) -> None:
-    """Render ``document`` and write it to ``path`` as UTF-8."""
-    text = render_page(document)
-    try:
-        path.write_text(text, encoding="utf-8", newline="\n")  # byte for byte what the CSP hashes
-    except OSError as exc:
-        raise S2SError(f"{path}: cannot write ({exc.strerror})") from None
+    """Render ``document`` and write it to ``path`` as UTF-8, whole or not at all (an open page is never
+    replaced by half of one); the bytes are exactly what the CSP hashes (no newline translation)."""
+    write_text_atomically(path, render_page(document))
 
 
 def document_json(document: dict) -> str:

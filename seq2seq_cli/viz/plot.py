@@ -160,10 +160,9 @@ def animate_training(training: dict, path: Path, seconds_per_frame: float = 0.6)
         frames.append(_figure_image(figure))
     plt.close(figure)
     durations = [int(seconds_per_frame * 1000)] * (len(frames) - 1) + [2500]  # linger on the trained model
-    try:
-        frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0, optimize=True)
-    except OSError as exc:
-        raise S2SError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    with runs.replaced_atomically(path) as temporary:  # whole or not at all
+        frames[0].save(temporary, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0,
+                       optimize=True)
 
 
 def _validation_title(validation: dict) -> str:
@@ -287,9 +286,8 @@ def _save(figure, path: Path, tight: bool = True) -> None:
     import matplotlib.pyplot as plt
 
     try:
-        figure.savefig(path, dpi=150, bbox_inches="tight" if tight else None)
-    except OSError as exc:
-        raise S2SError(f"{path}: cannot write image ({exc.strerror})") from None
+        with runs.replaced_atomically(path) as temporary:  # whole or not at all (curves.png in a run folder)
+            figure.savefig(temporary, format=path.suffix[1:].lower(), dpi=150, bbox_inches="tight" if tight else None)
     finally:
         plt.close(figure)
 
