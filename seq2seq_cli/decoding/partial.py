@@ -73,6 +73,7 @@ def output_sink(path: Optional[Path], form: str = "text", resume: bool = False,
     try:
         with handle:
             yield Sink(handle, path, done)
+            os.fsync(handle.fileno())  # on disk before the rename makes it OUTPUT (power loss too)
     except BaseException as exc:
         kept = done + written()
         if kept == 0:
