@@ -159,7 +159,7 @@ def replaced_atomically(path: Path) -> Iterator[Path]:
     try:
         with _as_write_error(path):
             yield temporary
-            _fsync_file(temporary)
+            fsync_file(temporary)
             with contextlib.suppress(OSError):
                 os.chmod(temporary, stat.S_IMODE(target.stat().st_mode))  # a replaced file keeps its permissions
             os.replace(temporary, target)
@@ -351,7 +351,8 @@ def read_records(path: Path, up_to_step: int | None = None, rewrite: bool = True
     return records
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_file(path: Path) -> None:
+    """A file's bytes on disk (not only in the page cache) before a rename makes them the file."""
     descriptor = os.open(path, os.O_RDWR)  # Windows flushes only a handle open for writing
     try:
         os.fsync(descriptor)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import numpy as np
 from seq2seq_cli.data.cache_entry import META
 from seq2seq_cli.data.cache_work import LOCK
 from seq2seq_cli.data.dataset import SIDES
+from seq2seq_cli.runs import fsync_file
 
 ROWS_AT_ONCE = 1 << 20  # pairs of offsets and lengths checked at a time: bounded memory for any corpus
 
@@ -31,7 +31,7 @@ def seal(meta: dict, work: Path) -> dict:
     for path in sorted(work.iterdir()):
         if path.name in (META, LOCK) or not path.is_file():
             continue
-        _fsync(path)
+        fsync_file(path)
         entry: dict = {"size": path.stat().st_size}
         if path.suffix == ".npy":
             dtype, shape, _ = _array_header(path)
@@ -131,9 +131,3 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDWR)  # Windows flushes only a handle open for writing
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
