@@ -68,7 +68,7 @@ def test_bad_requests_get_a_one_line_reason(client, body, status, reason):
 
 
 def test_an_internal_error_is_a_500_without_a_traceback(client, monkeypatch):
-    monkeypatch.setattr(Translator, "translate_nbest", lambda *args, **kwargs: 1 / 0)
+    monkeypatch.setattr(Translator, "translate_tokens", lambda *args, **kwargs: 1 / 0)
     response = client.post("/translate", json={"texts": ["i am a student"]})
     assert response.status_code == 500
     assert response.json() == {"error": "internal error: see the server's log"}

@@ -1,18 +1,20 @@
 """The HTTP routes, each registered on the app by its own function, and the one-line errors.
 
-Every error is a 4xx or 500 with a one-line JSON ``{"error": ...}``, never a traceback.
+Every error, whatever its status, is one line of JSON ``{"error": ...}``, never a traceback: a bad
+request is a 400 or 422 with its reason, a body too large or too slow a 413 or 408 (``guard``), a
+full queue or a stopped decoder a 503, anything unexpected a 500 (logged here). Every decode, the
+explorer's too, goes through the batcher and its limits.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations at run
 # time, and the request model is defined inside ``request_model`` (pydantic is only imported there).
-import asyncio
-import html
+import functools
 import logging
 from typing import Any, Optional
 
 from seq2seq_cli.errors import S2SError
-from seq2seq_cli.serve.batcher import Batcher
-from seq2seq_cli.serve.settings import ServeSettings, check_limits
+from seq2seq_cli.serve.batcher import Batcher, Job, Unavailable
+from seq2seq_cli.serve.settings import ServeSettings, check_limits, check_sizes, check_unicode, check_work, text_work
 
 EXPLORER_TEXT = "i am a student"  # the explorer's sentence until the visitor types one
 log = logging.getLogger("s2s.serve")
@@ -33,15 +35,39 @@ def request_model() -> type:
     return TranslateRequest
 
 
+@functools.cache
+def error_model() -> type:
+    """Every error's body, ``{"error": "..."}``, as a pydantic model (for the OpenAPI schema)."""
+    from pydantic import BaseModel
+
+    class Error(BaseModel):
+        error: str
+
+    return Error
+
+
+def error_responses(*statuses: int) -> dict:
+    """The OpenAPI description of the error answers a route can give."""
+    return {status: {"model": error_model(), "description": "one line saying what is wrong"} for status in statuses}
+
+
 def add_error_handlers(app) -> None:
     """A malformed request is a 400 or 422 with its reason, anything unexpected a 500 (logged here)."""
     from fastapi import Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": _one_line(exc.errors())}, status_code=422 if _parsed(exc) else 400)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        where = f"{request.method} {request.url.path}"
+        reason = {404: f"no such page: {where} (POST /translate, GET /health, GET /)",
+                  405: f"method not allowed: {where}"}.get(exc.status_code, str(exc.detail))
+        return JSONResponse({"error": reason}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
@@ -50,64 +76,124 @@ def add_error_handlers(app) -> None:
 
 
 def add_translate(app, translator, batcher: Batcher, settings: ServeSettings) -> None:
-    """``POST /translate``: checked alone against the limits and the model, then decoded in a shared batch."""
-    from fastapi.responses import JSONResponse
+    """``POST /translate``: checked alone against the limits and the model, then decoded in shared batches."""
+    from fastapi.responses import Response
 
     TranslateRequest = request_model()
 
-    @app.post("/translate")
-    async def translate(request: TranslateRequest) -> JSONResponse:
+    record = {"type": "object", "required": ["source", "hypotheses"]}
+    answer = {"type": "object", "required": ["translations"], "properties": {"translations": {"type": "array", "items": record}}}
+    done = {200: {"description": "one record per text, as `s2s translate --json` prints it",
+                  "content": {"application/json": {"schema": answer}}}}
+
+    @app.post("/translate", response_class=Response, responses={**done, **error_responses(400, 408, 413, 422, 500, 503)})
+    async def translate(request: TranslateRequest) -> Response:
         beam = request.beam or translator.config.decode.beam_size
-        problem = check_limits(request.texts, beam, request.nbest, settings) or check_texts(translator, request.texts)
-        if problem:
-            return JSONResponse({"error": problem}, status_code=422)
-        try:
-            records = await batcher.translate(request.texts, beam, request.nbest, request.attention)
-        except S2SError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=422)
-        return JSONResponse({"translations": records})
+        limits = check_limits(request.texts, beam, request.nbest, settings)
+        tokens, work, refusal = checked(translator, settings, request.texts, beam, request.nbest, request.attention, limits)
+        if refusal:
+            return refusal
+        parts = await decoded(batcher, Job(request.texts, tokens, work, beam, request.nbest, request.attention))
+        if isinstance(parts, Response):
+            return parts
+        return Response('{"translations":[' + ",".join(parts) + "]}", media_type="application/json")
 
 
 def add_health(app, translator, batcher: Batcher, settings: ServeSettings, run_name: str) -> None:
-    """``GET /health``: the run, the decode settings and how many requests and batches so far."""
+    """``GET /health``: the run, the decode settings and how many requests and batches so far (503 if the
+    decoder has stopped)."""
+    from fastapi.responses import JSONResponse
 
-    @app.get("/health")
+    @app.get("/health", responses=error_responses(503))
     async def health() -> dict[str, Any]:
+        if not batcher.alive:
+            return JSONResponse({"error": f"the decoder has stopped ({batcher.stopped or 'not started'})",
+                                 "status": "stopped"}, status_code=503)
         model = translator.config.model
         return {
             "status": "ok", "run": run_name, "model": model.type, "attention": model.attention,
             "beam": translator.config.decode.beam_size, "batch_window_ms": settings.batch_window_ms,
             "requests": batcher.requests, "batches": batcher.batches, "sentences": batcher.sentences,
+            "waiting": batcher.waiting(),
         }
 
 
-def add_explorer(app, translator, settings: ServeSettings, run_name: str) -> None:
-    """``GET /``: the attention explorer, live: type a sentence, see its attention."""
+def add_explorer(app, translator, batcher: Batcher, settings: ServeSettings, run_name: str) -> None:
+    """``GET /``: the attention explorer, live: type a sentence, see its attention (decoded in turn, within the limits)."""
     from fastapi import Query
-    from fastapi.responses import HTMLResponse
+    from fastapi.responses import HTMLResponse, Response
 
-    @app.get("/", response_class=HTMLResponse)
-    async def explorer(text: str = Query(default=EXPLORER_TEXT, max_length=settings.max_chars)) -> HTMLResponse:
-        from seq2seq_cli.viz.explorer import Run, translations_document
-        from seq2seq_cli.viz.page import render_page
+    page = {200: {"description": "the explorer's page", "content": {"text/html": {"schema": {"type": "string"}}}}}
 
-        if not text.strip():
-            text = EXPLORER_TEXT
-        try:
-            document = await asyncio.to_thread(translations_document, [Run(run_name, translator)], [text])
-        except S2SError as exc:
-            return HTMLResponse(f"<!doctype html><p>error: {html.escape(str(exc))}</p>", status_code=422)
-        return HTMLResponse(render_page(document, ask=text))
+    @app.get("/", response_class=Response, responses={**page, **error_responses(400, 408, 413, 422, 500, 503)})
+    async def explorer(text: str = Query(default=EXPLORER_TEXT)) -> Response:
+        text = text if text.strip() else EXPLORER_TEXT
+        decode = translator.config.decode
+        tokens, work, refusal = checked(translator, settings, [text], decode.beam_size, decode.n_best, True,
+                                        check_sizes([text], settings), name="text")
+        if refusal:
+            return refusal
+        parts = await decoded(batcher, Job([text], tokens, work, decode.beam_size, decode.n_best, True,
+                                           page=lambda: explorer_page(translator, run_name, text)))
+        return parts if isinstance(parts, Response) else HTMLResponse(parts[0])
 
 
-def check_texts(translator, texts: list[str]) -> str:
-    """A text the model cannot take is refused here, alone: in a shared batch it would fail its neighbours."""
+def explorer_page(translator, run_name: str, text: str) -> str:
+    """The explorer's page for one sentence (in the batcher's worker thread)."""
+    from seq2seq_cli.viz.explorer import Run, translations_document
+    from seq2seq_cli.viz.page import render_page
+
+    return render_page(translations_document([Run(run_name, translator)], [text]), ask=text)
+
+
+async def decoded(batcher: Batcher, job: Job):
+    """The job's answers from the batcher, or the error response: 503 (busy or stopped), 422, 500."""
+    try:
+        return await batcher.submit(job)
+    except Unavailable as exc:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return error(503, str(exc), headers)
+    except S2SError as exc:
+        return error(422, str(exc))
+    except Exception:  # noqa: BLE001 - the batch failed (the batcher logged why): a 500, the server goes on
+        return error(500, "internal error: see the server's log")
+
+
+def error(status: int, message: str, headers: Optional[dict] = None):
+    """The one-line JSON error."""
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def checked(translator, settings: ServeSettings, texts: list[str], beam: int, nbest: int, attention: bool,
+            limits: str, name: str = "") -> tuple[list[list[str]], list[int], Any]:
+    """Each text's tokens and estimated work, or the refusal: 400 for text that is not Unicode, 422 for a
+    text over the limits (``limits``: check_limits' reason), one the model cannot take, or too much work."""
+    problem = check_unicode(texts)
+    if problem:
+        return [], [], error(400, _named(problem, name))
+    tokens, problem = ([], limits) if limits else check_texts(translator, texts)
+    work = [text_work(len(t), beam, nbest, attention) for t in tokens]
+    problem = problem or check_work(work, beam, nbest, settings)
+    return tokens, work, error(422, _named(problem, name)) if problem else None
+
+
+def check_texts(translator, texts: list[str]) -> tuple[list[list[str]], str]:
+    """Each text as the model reads it, and why one cannot be taken ('' if all can): refused here, alone,
+    a text would fail its neighbours in a shared batch."""
+    tokens = []
     for index, text in enumerate(texts):
         try:
-            translator.tokens(text)
+            tokens.append(translator.tokens(text))
         except S2SError as exc:
-            return f"texts[{index}]: {exc}"
-    return ""
+            return [], f"texts[{index}]: {exc}"
+    return tokens, ""
+
+
+def _named(problem: str, name: str) -> str:
+    """The explorer's one text is called ``text``, not ``texts[0]``."""
+    return problem.replace("texts[0]", name) if name else problem
 
 
 def _parsed(exc) -> bool:
