@@ -191,13 +191,20 @@ def test_a_sentence_too_long_is_still_an_error_unless_told(tmp_path, monkeypatch
     assert prompt.exit_code == 0 and one_sentence(CROPPED) in prompt.stdout and "cropped" in prompt.stdout
 
 
+def _hears_ctrl_c() -> None:
+    """SIGINT as a terminal's foreground job has it: a shell starts background jobs (a CI script's, say)
+    with SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_keeps_the_partial_file_and_resume_finishes_it_identically(tmp_path):
     rows = [" ".join([SOURCES[i % 5]] + ["a"] * (i % 4)) for i in range(20_000)]
     source, target = write_rows(tmp_path / "in.txt", rows), tmp_path / "out.txt"
     kept = tmp_path / "out.txt.partial"
     options = ("--chunk", "200", "--beam", "1")
     process = subprocess.Popen([sys.executable, "-m", "seq2seq_cli", "translate", "--run", str(OLD_RUN), "--input",
-                                str(source), "--output", str(target), *options], cwd=ROOT, stderr=subprocess.PIPE)
+                                str(source), "--output", str(target), *options], cwd=ROOT, stderr=subprocess.PIPE,
+                               preexec_fn=_hears_ctrl_c)
     deadline = time.monotonic() + 120
     while not (kept.exists() and kept.stat().st_size) and process.poll() is None:
         assert time.monotonic() < deadline, "no chunk was ever written"
