@@ -31,6 +31,7 @@ def list_cache(cache_dir: CacheDirOption = None, as_json: CacheJsonOption = Fals
     with user_errors():
         import json
 
+        from seq2seq_cli.catalog import human_size
         from seq2seq_cli.data.cache import cache_root
         from seq2seq_cli.data.catalogue import cache_entries
 
@@ -42,12 +43,12 @@ def list_cache(cache_dir: CacheDirOption = None, as_json: CacheJsonOption = Fals
             return stderr().print(f"the cache {root}/ is empty", markup=False)
         from rich.table import Table
 
-        table = Table(title=f"{len(entries)} prepared corpora in {root}/ ({_size(sum(e.size_bytes for e in entries))})")
+        table = Table(title=f"{len(entries)} prepared corpora in {root}/ ({human_size(sum(e.size_bytes for e in entries))})")
         for column in ("entry", "pairs", "size", "created", "data"):
             table.add_column(column)
         for e in entries:
             pairs = f"{e.pairs:,}" if e.pairs is not None else "unfinished"
-            table.add_row(e.folder.name, pairs, _size(e.size_bytes), e.created, ", ".join(e.data))
+            table.add_row(e.folder.name, pairs, human_size(e.size_bytes), e.created, ", ".join(e.data))
         stdout().print(table)
 
 
@@ -55,17 +56,11 @@ def list_cache(cache_dir: CacheDirOption = None, as_json: CacheJsonOption = Fals
 def clear(cache_dir: CacheDirOption = None) -> None:
     """Remove every prepared corpus (the next [bold]s2s train[/] prepares its data again)."""
     with user_errors():
+        from seq2seq_cli.catalog import human_size
         from seq2seq_cli.data.cache import cache_root
         from seq2seq_cli.data.catalogue import clear_cache
 
         root = cache_dir or cache_root()
         count, freed = clear_cache(root)
-        stderr().print(f"removed {count} prepared corpora from {root}/, freeing {_size(freed)}", markup=False)
+        stderr().print(f"removed {count} prepared corpora from {root}/, freeing {human_size(freed)}", markup=False)
 
-
-def _size(count: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if count < 1024 or unit == "GB":
-            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
-        count /= 1024
-    raise AssertionError("unreachable")

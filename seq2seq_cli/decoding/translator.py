@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -99,20 +100,21 @@ class Translator:
     def with_decoding(self, **changes) -> Translator:
         """The same model with other decode settings (``beam_size=1`` ...); ``None`` keeps a setting."""
         decode = replace(self.config.decode, **{k: v for k, v in changes.items() if v is not None})
-        tokenizers = (self.src_tokenizer, self.tgt_tokenizer)
-        config = replace(self.config, decode=decode)
-        return Translator(self.model, config, self.src_vocab, self.tgt_vocab, tokenizers, self.engine, self.batch_size)
+        return self._with(config=replace(self.config, decode=decode))
 
     def with_engine(self, engine) -> Translator:
         """The same translator with search driven by ``engine`` (``encode`` and ``decoder.step``, as the model)."""
-        tokenizers = (self.src_tokenizer, self.tgt_tokenizer)
-        return Translator(self.model, self.config, self.src_vocab, self.tgt_vocab, tokenizers, engine, self.batch_size)
+        return self._with(engine=engine)
 
     def with_batch_size(self, batch_size: int | None) -> Translator:
         """The same translator decoding ``batch_size`` sentences together (``None`` keeps it)."""
-        tokenizers = (self.src_tokenizer, self.tgt_tokenizer)
-        size = batch_size or self.batch_size
-        return Translator(self.model, self.config, self.src_vocab, self.tgt_vocab, tokenizers, self.engine, size)
+        return self._with(batch_size=batch_size or self.batch_size)
+
+    def _with(self, **changes) -> Translator:
+        """A shallow copy with some attributes changed: the model and vocabularies are shared, never copied."""
+        changed = copy.copy(self)
+        changed.__dict__.update(changes)
+        return changed
 
     def translate(self, sentences: Sequence[str], batch_size: int | None = None) -> list[Translation]:
         """The best translation of each sentence, in input order."""
