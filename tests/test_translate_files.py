@@ -57,7 +57,8 @@ def test_nbest_numbers_run_on_across_chunks(seed_run, tmp_path):
 
 def test_a_chunk_is_written_before_the_next_is_read(seed_run):
     """Constant memory: the lines held are one chunk's, whatever the file's length."""
-    from seq2seq_cli.decoding.translator import Translator, render_lines
+    from seq2seq_cli.decoding.lines import render_lines
+    from seq2seq_cli.decoding.translator import Translator
 
     consumed, seen_at_write = [], []
 

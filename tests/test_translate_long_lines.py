@@ -224,7 +224,8 @@ def test_ctrl_c_keeps_the_partial_file_and_resume_finishes_it_identically(tmp_pa
 
 
 def test_crop_keeps_what_decode_max_input_len_allows():
-    from seq2seq_cli.decoding.translator import Translator, translate_chunk
+    from seq2seq_cli.decoding.lines import translate_chunk
+    from seq2seq_cli.decoding.translator import Translator
 
     translator = Translator.from_run(OLD_RUN).with_decoding(max_input_len=6)  # narrower than the width (10)
     heard: list[str] = []

@@ -9,8 +9,18 @@ from typing import Annotated, NamedTuple, Optional
 import typer
 
 from seq2seq_cli.cli.app import app
-from seq2seq_cli.cli.common import input_lines, pick_run, renamed, stderr, stdout, user_errors, warn
-from seq2seq_cli.cli.options import DEFAULT_SENTENCE, BeamOption, Device, DeviceOption, OldOutOption, RunsDirOption
+from seq2seq_cli.cli.common import input_lines, pick_run, renamed, stderr, stdout, user_errors, warn, with_prefix
+from seq2seq_cli.cli.options import (
+    DEFAULT_SENTENCE,
+    AttributionOption,
+    BeamOption,
+    Device,
+    DeviceOption,
+    IgStepsOption,
+    OldOutOption,
+    PrefixOption,
+    RunsDirOption,
+)
 from seq2seq_cli.errors import S2SError
 
 ATTEND_TYPES = (".png", ".svg", ".pdf", ".html", ".gif")
@@ -34,6 +44,9 @@ OutputOption = Annotated[
                  "[default: attention.png]"),
 ]
 TextOption = Annotated[bool, typer.Option("--text", help="Print the matrix as a coloured table in the terminal.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print each translation's attention (and attribution) as JSON; draw no picture.")
+]
 StyleOption = Annotated[
     Optional[Style], typer.Option("--style", help="Pictures: grid (dark, cell borders) or annotated (light, weights printed).")
 ]
@@ -75,16 +88,24 @@ def attend(
     nbest: NbestOption = 1,
     align: GoldOption = None,
     over_training: OverTrainingOption = False,
+    attribution: AttributionOption = None,
+    ig_steps: IgStepsOption = None,
+    as_json: JsonOption = False,
+    prefix: PrefixOption = None,
     run: RunsOption = None,
     runs_dir: RunsDirOption = Path("runs"),
     device: DeviceOption = Device.cpu,
     old_out: OldOutOption = None,
 ) -> None:
-    """Show attention: a heatmap picture, an interactive [bold].html[/] explorer, or a table in the terminal."""
+    """Show attention: a heatmap picture, an interactive [bold].html[/] explorer, or a table in the terminal;
+    with [bold]--attribution[/], beside what each source word contributed to each output word."""
     with user_errors():
-        out, kind = _output(renamed(out, old_out, "--output", "--out"), as_text)
+        explain = _Explain(attribution.value if attribution else None, _ig_steps(attribution, ig_steps), prefix)
+        out, kind = _output(renamed(out, old_out, "--output", "--out"), as_text or as_json)
+        if as_json:
+            _check_json_options(out, as_text)
         if over_training:
-            _check_over_training_options(kind, text, input_file, as_text, nbest, align, beam, run)
+            _check_over_training_options(kind, text, input_file, as_text, nbest, align, beam, run, explain)
             return _attend_over_training(pick_run(run[0] if run else None, runs_dir), out, kind)
         if kind == ".gif":
             raise S2SError(f"{out}: a .gif shows attention over training: add --over-training, or use .png or .html")
@@ -93,10 +114,34 @@ def attend(
         if kind == ".html":
             if style is not None or grid or layer is not None or head is not None:
                 raise S2SError("--style, --layer, --head and --grid choose one picture; the .html page has pickers for them")
-            return _attend_page(run_dirs, lines, out, beam, nbest, pieces, input_file, align, device.value)
-        _check_one_picture(lines, run_dirs, nbest, align, as_text, out)
+            return _attend_page(run_dirs, lines, out, beam, nbest, pieces, input_file, align, device.value, explain)
+        _check_one_picture(lines, run_dirs, nbest, align, as_text or as_json, out)
+        if explain.method is not None and (grid or style is not None):
+            raise S2SError("--attribution draws attention beside attribution: drop --grid and --style")
         shown = _Picture(style.value if style else "grid", layer, head, grid, pieces)
-        _attend_picture(run_dirs[0], lines, out, as_text, shown, beam, device.value)
+        _attend_picture(run_dirs[0], lines, out, (as_text, as_json), shown, beam, device.value, explain)
+
+
+class _Explain(NamedTuple):
+    """What to explain beside attention: an attribution method (or none), its steps, a forced prefix."""
+
+    method: Optional[str]
+    steps: int
+    prefix: Optional[str]
+
+
+def _ig_steps(method, steps: Optional[int]) -> int:
+    """--ig-steps belongs to integrated gradients: anywhere else it would be ignored, so it is an error."""
+    if steps is not None and (method is None or method.value != "ig"):
+        raise S2SError("--ig-steps sets integrated gradients' path: it needs --attribution ig")
+    return 32 if steps is None else steps
+
+
+def _check_json_options(out: Optional[Path], as_text: bool) -> None:
+    if out is not None:
+        raise S2SError("--json prints to stdout and draws no picture: drop --output")
+    if as_text:
+        raise S2SError("--json and --text both print: choose one")
 
 
 class _Picture(NamedTuple):
@@ -119,12 +164,14 @@ def _output(out: Optional[Path], as_text: bool) -> tuple[Optional[Path], Optiona
     return out, out.suffix.lower() if out is not None else None
 
 
-def _check_over_training_options(kind, text, input_file, as_text, nbest, align, beam, run) -> None:
+def _check_over_training_options(kind, text, input_file, as_text, nbest, align, beam, run, explain: _Explain) -> None:
     if kind not in (".html", ".gif"):
         raise S2SError("--over-training writes a page or an animation: give --output FILE.html or --output FILE.gif")
     given = [name for name, used in (("a sentence", text is not None), ("--input", input_file is not None), ("--text", as_text),
                                      ("--nbest", nbest > 1), ("--align", align is not None), ("--beam", beam is not None),
-                                     ("a second --run", run is not None and len(run) > 1)) if used]
+                                     ("a second --run", run is not None and len(run) > 1),
+                                     ("--attribution", explain.method is not None),
+                                     ("--prefix", explain.prefix is not None)) if used]
     if given:
         raise S2SError(f"--over-training shows the probe sentences the run kept while it trained: drop {', '.join(given)}")
 
@@ -158,30 +205,55 @@ def _check_one_picture(
         raise S2SError(f"a picture shows one sentence, not {len(lines)}: use --output FILE.html (or --text alone)")
 
 
-def _attend_picture(run_dir: Path, lines: list[str], out: Optional[Path], as_text: bool, picture: _Picture,
-                    beam: Optional[int], device: str) -> None:
-    """The best translation of each sentence as a picture (one sentence) and/or coloured tables."""
-    from seq2seq_cli.decoding.translator import Translator, translate_lines
-    from seq2seq_cli.viz.plot import attention_table, chosen_map, plot_translation
+def _attend_picture(run_dir: Path, lines: list[str], out: Optional[Path], prints: tuple[bool, bool], picture: _Picture,
+                    beam: Optional[int], device: str, explain: _Explain) -> None:
+    """The best translation of each sentence as a picture (one sentence), coloured tables or JSON records."""
+    from seq2seq_cli.decoding.lines import translate_lines
+    from seq2seq_cli.decoding.translator import Translator
 
     translator = Translator.from_run(run_dir, device=device).with_decoding(beam_size=beam, n_best=1)
-    warn_line = stderr().print
-    outputs = translate_lines(translator, lines, lambda message: warn_line(f"[yellow]warning:[/] {message}"), len(lines) > 1)
-    for candidates in outputs:
+    translator = with_prefix(translator, explain.prefix)
+    outputs = translate_lines(translator, lines, warn, len(lines) > 1)
+    for line, candidates in zip(lines, outputs):
         translation = candidates[0]
-        if out is not None:
-            plot_translation(translation, out, *picture)
-        typer.echo(translation.text)
-        if as_text:
-            shown = translation if picture.pieces else translation.by_words()
-            weights, title = chosen_map(shown, picture.layer, picture.head)
-            stdout().print(attention_table(shown.source, shown.steps, weights, title))
+        if explain.method is not None:
+            translation = translator.explain([translation], explain.method, explain.steps, note=warn)[0]
+        _show(line, translation, out, prints, picture)
     if out is not None:
         stderr().print(f"wrote {out}")
 
 
+def _show(line: str, translation, out: Optional[Path], prints: tuple[bool, bool], picture: _Picture) -> None:
+    """One translation: drawn to ``out``, then its text and tables (--text) or one JSON record (--json)."""
+    from seq2seq_cli.viz.plot import attention_table, chosen_map, plot_translation
+
+    as_text, as_json = prints
+    shown = translation if picture.pieces else translation.by_words()
+    if as_json:
+        import json
+
+        from seq2seq_cli.decoding.lines import json_record
+
+        return typer.echo(json.dumps(json_record(line, [shown]), ensure_ascii=False))
+    if out is not None and translation.attribution is not None:
+        from seq2seq_cli.viz.explained import plot_explained
+
+        plot_explained(translation, out, picture.layer, picture.head, picture.pieces)
+    elif out is not None:
+        plot_translation(translation, out, *picture)
+    typer.echo(translation.text)
+    if as_text:
+        weights, title = chosen_map(shown, picture.layer, picture.head)
+        stdout().print(attention_table(shown.source, shown.steps, weights, title or "attention"))
+        if shown.attribution is not None:
+            from seq2seq_cli.viz.explained import attribution_table, method_title
+
+            title = f"attribution: {method_title(shown.attribution)}"
+            stdout().print(attribution_table(shown.source, shown.steps, shown.attribution.scores, title))
+
+
 def _attend_page(run_dirs: list[Path], lines: list[str], out: Path, beam: Optional[int], nbest: int, pieces: bool,
-                 input_file: Optional[Path], align: Optional[Path], device: str) -> None:
+                 input_file: Optional[Path], align: Optional[Path], device: str, explain: _Explain) -> None:
     """The interactive explorer: every sentence, every run, the n-best, gold links when given."""
     from seq2seq_cli.data.alignments import read_alignments
     from seq2seq_cli.data.corpora import read_pairs
@@ -210,7 +282,7 @@ def _attend_page(run_dirs: list[Path], lines: list[str], out: Path, beam: Option
 
 
 def _check_lines(shown, lines: list[str], numbered: bool) -> None:
-    from seq2seq_cli.decoding.translator import line_tokens
+    from seq2seq_cli.decoding.lines import line_tokens
     from seq2seq_cli.errors import DataError
 
     for number, line in enumerate(lines, 1):

@@ -119,6 +119,18 @@ def with_decoding(translator, beam: Optional[int], length_penalty: Optional[floa
     return translator
 
 
+def with_prefix(translator, prefix: Optional[str]):
+    """The translator forcing ``--prefix``; prefix words the target vocabulary lacks are a warning (they are
+    forced as ``<unk>``)."""
+    if prefix is None:
+        return translator
+    translator = translator.with_prefix(prefix)
+    unknown = translator.tgt_vocab.unknown(translator.tgt_tokenizer.tokens(prefix))
+    if unknown:
+        warn(f"--prefix: words the model never produces, forced as <unk>: {', '.join(unknown)}")
+    return translator
+
+
 def with_engine(translator, run_dir: Path, engine: str, checkpoint: str):
     """The translator unchanged for torch; for onnx / onnx-int8 its search runs the run's exported graphs."""
     if engine == "torch":

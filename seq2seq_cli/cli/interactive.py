@@ -62,7 +62,7 @@ def _greeting(translator, attend: bool) -> str:
 
 def _answer(translator, line: str, attend: bool, nbest: int, console: Console, on_long: str = "fail") -> None:
     """One sentence's translations; a sentence the model cannot take is an error line, and the prompt goes on."""
-    from seq2seq_cli.decoding.translator import translate_lines
+    from seq2seq_cli.decoding.lines import translate_lines
 
     try:
         candidates = translate_lines(translator, [line], _warner(console), keep_blank=False, on_long=on_long)[0]

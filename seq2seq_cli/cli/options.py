@@ -21,6 +21,14 @@ class Engine(StrEnum):
     onnx_int8 = "onnx-int8"
 
 
+class Method(StrEnum):
+    """Attribution methods (decoding/attribution.py)."""
+
+    grad = "grad"
+    ig = "ig"
+    occlusion = "occlusion"
+
+
 class Device(StrEnum):
     auto = "auto"
     cpu = "cpu"
@@ -53,6 +61,18 @@ EngineOption = Annotated[
 ]
 DeviceOption = Annotated[Device, typer.Option("--device", help="Where the model runs (auto: CUDA, then MPS, then the CPU).")]
 BatchSizeOption = Annotated[int, typer.Option("--batch-size", min=1, help="Sentences decoded together.")]
+PrefixOption = Annotated[
+    Optional[str],
+    typer.Option("--prefix", help="Force the translation to start with these words; the search goes on from there."),
+]
+AttributionOption = Annotated[
+    Optional[Method],
+    typer.Option("--attribution", help="Also attribute each output word to the source words: gradient x input, "
+                 "integrated gradients or occlusion (needs captum: pip install \"seq2seq-cli[explain]\")."),
+]
+IgStepsOption = Annotated[
+    Optional[int], typer.Option("--ig-steps", min=1, help="--attribution ig: steps along the path. [default: 32]")
+]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress: warnings and errors only.")]
 # Old spellings, accepted for one release with a warning (common.renamed); hidden from --help.
 OldOutOption = Annotated[Optional[Path], typer.Option("--out", hidden=True)]

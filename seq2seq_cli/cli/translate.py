@@ -10,7 +10,7 @@ from typing import Annotated, NamedTuple, Optional
 import typer
 
 from seq2seq_cli.cli.app import app
-from seq2seq_cli.cli.common import pick_run, stderr, user_errors, warn, with_decoding, with_engine, write_lines
+from seq2seq_cli.cli.common import pick_run, stderr, user_errors, warn, with_decoding, with_engine, with_prefix, write_lines
 from seq2seq_cli.cli.options import (
     BatchSizeOption,
     BeamOption,
@@ -20,6 +20,7 @@ from seq2seq_cli.cli.options import (
     Engine,
     EngineOption,
     LengthPenaltyOption,
+    PrefixOption,
     RunOption,
     RunsDirOption,
 )
@@ -101,6 +102,7 @@ def translate(
     engine: EngineOption = Engine.torch,
     device: DeviceOption = Device.cpu,
     batch_size: BatchSizeOption = 64,
+    prefix: PrefixOption = None,
 ) -> None:
     """Translate a sentence, a file of any size, stdin (piped, or [bold]-[/]: answered as lines arrive), or at a prompt."""
     with user_errors():
@@ -113,7 +115,7 @@ def translate(
         run_dir = pick_run(run, runs_dir)
         translator = Translator.from_run(run_dir, checkpoint, device.value).with_batch_size(batch_size)
         translator = with_decoding(translator, beam, length_penalty, n_best=nbest)
-        translator = with_engine(translator, run_dir, engine.value, checkpoint)
+        translator = with_prefix(with_engine(translator, run_dir, engine.value, checkpoint), prefix)
         policy, shape = (on_long or (OnLong.fail if one else OnLong.crop)).value, Shape(nbest, as_json, align)
         if interactive:
             from seq2seq_cli.cli.interactive import prompt_loop
@@ -139,7 +141,7 @@ def _check_inputs(text: Optional[str], input_file: Optional[Path], interactive: 
 
 
 def _translate_sentence(translator, text: str, output_file: Optional[Path], shape: Shape, on_long: str) -> None:
-    from seq2seq_cli.decoding.translator import render_lines, translate_chunk
+    from seq2seq_cli.decoding.lines import render_lines, translate_chunk
 
     done = translate_chunk(translator, [text], warn, on_long=on_long, numbered=False, lenient=False)
     if done.failed is not None:
@@ -152,7 +154,7 @@ def _translate_lines(translator, input_file: Optional[Path], output_file: Option
     """A file or stdin, chunk by chunk: constant memory, output in input order, a progress bar on a terminal;
     one record a line, kept in OUTPUT.partial when an error or Ctrl-C stops it (``--resume`` finishes it)."""
     from seq2seq_cli.decoding import partial, streams
-    from seq2seq_cli.decoding.translator import render_lines
+    from seq2seq_cli.decoding.lines import render_lines
 
     shown = not quiet and sys.stderr.isatty()
     total = streams.count_lines(input_file) if shown and input_file is not None else None  # a second read, for the bar

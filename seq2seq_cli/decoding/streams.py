@@ -143,7 +143,7 @@ def translate_stream(
     A line that fails ends it after the lines before it are written."""
     import time
 
-    from seq2seq_cli.decoding.translator import translate_chunk
+    from seq2seq_cli.decoding.lines import translate_chunk
 
     summary, start = summary or Summary(), time.perf_counter()
     heard: list[tuple[bool, str]] = []  # (a note about the line, not its unknown words; the message)

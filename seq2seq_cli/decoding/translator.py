@@ -16,10 +16,11 @@ import torch
 from seq2seq_cli import runs
 from seq2seq_cli.config import Config, load_run_config
 from seq2seq_cli.data.batches import pad_sources
-from seq2seq_cli.data.text import Vocab, load_vocabs, tokenize
+from seq2seq_cli.data.text import Vocab, load_vocabs
 from seq2seq_cli.data.tokenizers import Tokenizer, load_tokenizers, merge_attention, merge_pieces
-from seq2seq_cli.decoding.fitting import Fitted, TooLong, fit_line
-from seq2seq_cli.decoding.search import Hypothesis, max_output_lengths, search
+from seq2seq_cli.decoding.attribution import Attribution, Attributor
+from seq2seq_cli.decoding.fitting import TooLong
+from seq2seq_cli.decoding.search import Hypothesis, SearchTrace, TreeNode, max_output_lengths, search
 from seq2seq_cli.errors import DataError, RunError
 from seq2seq_cli.models.attention import LocationAttention, attention_map
 from seq2seq_cli.models.seq2seq import Seq2Seq, build_model
@@ -38,6 +39,7 @@ class Translation:
     output_words: list[list[int]]
     ids: list[int] = field(default_factory=list)  # the target ids searched, <eos> included when it stopped
     log_prob: float | None = None  # the model's log-probability, before any length penalty (None: the score)
+    attribution: Attribution | None = None  # shaped as ``attention_map()``: (steps, len(source)), when asked for
 
     def attention_map(self, layer: int | None = None, head: int | None = None) -> torch.Tensor:
         """(steps, len(source)): one head of one layer, or (default) the average of the last layer's heads."""
@@ -62,10 +64,12 @@ class Translation:
         (what it attends to, as a whole) and averaged over its output pieces."""
         weights = merge_attention(self.attention, self.output_words, self.source_words)
         single = [[i] for i in range(len(self.output_words))]
+        attribution = self.attribution and replace(
+            self.attribution, scores=merge_attention(self.attribution.scores, self.output_words, self.source_words))
         return Translation(
             merge_pieces(self.source, self.source_words), merge_pieces(self.output, self.output_words), weights,
             self.score, self.unknown, self.text, [[i] for i in range(len(self.source_words))], single, self.ids,
-            self.log_prob,
+            self.log_prob, attribution,
         )
 
 
@@ -80,6 +84,7 @@ class Translator:
         self.engine = engine if engine is not None else self.model
         self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
         self.src_tokenizer, self.tgt_tokenizer = tokenizers
+        self.prefix: list[int] = []  # target ids every search starts with (``with_prefix``)
 
     @classmethod
     def from_run(cls, run_dir: Path, checkpoint: str | Path = runs.BEST, device: str = "cpu") -> Translator:
@@ -110,6 +115,22 @@ class Translator:
         """The same translator decoding ``batch_size`` sentences together (``None`` keeps it)."""
         return self._with(batch_size=batch_size or self.batch_size)
 
+    def with_prefix(self, text: str | None) -> Translator:
+        """The same translator with every output forced to start with ``text`` (``--prefix``); the search
+        goes on from there, and the translation is the whole sentence, prefix included."""
+        return self._with(prefix=self.prefix_ids(text) if text else [])
+
+    def prefix_ids(self, text: str) -> list[int]:
+        """A forced prefix as target ids: read as the target side is; an error if it holds nothing to force
+        or a word the search can never produce."""
+        tokens = self.tgt_tokenizer.tokens(text)
+        if not tokens:
+            raise DataError("--prefix: nothing to force (it is empty)")
+        special = [t for t in tokens if t in Vocab.SPECIALS[:3]]
+        if special:
+            raise DataError(f"--prefix: {special[0]!r} cannot be forced: give the words the translation starts with")
+        return self.tgt_vocab.encode(tokens)
+
     def _with(self, **changes) -> Translator:
         """A shallow copy with some attributes changed: the model and vocabularies are shared, never copied."""
         changed = copy.copy(self)
@@ -124,16 +145,28 @@ class Translator:
         """``decode.n_best`` translations per sentence, best first, decoded in length-sorted batches."""
         return self.translate_tokens([self.tokens(sentence) for sentence in sentences], batch_size)
 
-    def translate_tokens(self, tokenised: Sequence[list[str]], batch_size: int | None = None) -> list[list[Translation]]:
-        """As ``translate_nbest``, for sentences already through ``tokens``."""
+    def translate_tokens(
+        self, tokenised: Sequence[list[str]], batch_size: int | None = None, prefixes: Sequence[list[int]] | None = None,
+    ) -> list[list[Translation]]:
+        """As ``translate_nbest``, for sentences already through ``tokens``; ``prefixes``: each sentence's
+        forced first target ids (default: ``self.prefix`` for all)."""
         batch_size = batch_size or self.batch_size
+        prefixes = prefixes if prefixes is not None else [self.prefix] * len(tokenised)
         order = sorted(range(len(tokenised)), key=lambda i: len(tokenised[i]))
         results: list[list[Translation]] = [[] for _ in tokenised]
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            for index, candidates in zip(chunk, self._translate_batch([tokenised[i] for i in chunk])):
+            found = self._translate_batch([tokenised[i] for i in chunk], [prefixes[i] for i in chunk])
+            for index, candidates in zip(chunk, found):
                 results[index] = candidates
         return results
+
+    def search_tree(self, tokens: list[str], prefix: list[int] | None = None) -> tuple[list[Translation], list[TreeNode]]:
+        """One sentence's translations and the beam search that found them, as a tree of the
+        hypotheses kept and pruned at each step (a beam of one: greedy search's path)."""
+        trace = SearchTrace([len(tokens)], self.config.decode.beam_size)
+        found = self._translate_batch([tokens], [self.prefix if prefix is None else prefix], trace)
+        return found[0], trace.nodes[0]
 
     def tokens(self, sentence: str) -> list[str]:
         """The sentence as the model reads it; an error if it is empty, ``TooLong`` (with the tokens and the
@@ -160,12 +193,15 @@ class Translator:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def _translate_batch(self, batch: list[list[str]]) -> list[list[Translation]]:
+    def _translate_batch(
+        self, batch: list[list[str]], prefixes: list[list[int]], trace: SearchTrace | None = None
+    ) -> list[list[Translation]]:
         src, lengths = pad_sources([self.src_vocab.encode(tokens) for tokens in batch])
         src = src.to(self.device)
         decode = self.config.decode
         limits = max_output_lengths(lengths, decode.max_len_ratio, decode.max_len_extra)
-        found = search(self.engine, src, lengths, limits, decode.beam_size, decode.length_penalty, decode.n_best)
+        found = search(self.engine, src, lengths, limits, decode.beam_size, decode.length_penalty, decode.n_best,
+                       prefixes, trace)
         return [[self._translation(tokens, h) for h in hypotheses] for tokens, hypotheses in zip(batch, found)]
 
     def _translation(self, source: list[str], hypothesis: Hypothesis) -> Translation:
@@ -178,6 +214,13 @@ class Translator:
             self.tgt_tokenizer.detokenize(output), self.src_tokenizer.words(source), self.tgt_tokenizer.words(output),
             hypothesis.tokens, hypothesis.log_prob,
         )
+
+    def explain(self, translations: Sequence[Translation], method: str, steps: int = 32,
+                note: Callable[[str], None] | None = None) -> list[Translation]:
+        """The translations with their attribution by ``method`` (attribution.py): each output word the
+        search chose, teacher-forced on the words before it, attributed to the source tokens."""
+        attributor = Attributor(self.model, method, steps, note)
+        return [replace(t, attribution=attributor.attribute(self.src_vocab.encode(t.source), t.ids)) for t in translations]
 
     @torch.inference_mode()
     def self_attention(self, candidates: Sequence[Translation]) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
@@ -238,137 +281,3 @@ def replace_unknown(output: list[str], source: list[str], attention: torch.Tenso
     return [
         source[int(attention[step].argmax())] if word == "<unk>" else word for step, word in enumerate(output)
     ]
-
-
-def translate_lines(
-    translator: Translator, lines: Sequence[str], warn: Callable[[str], None], keep_blank: bool = True, first_line: int = 1,
-    on_long: str = "fail",
-) -> list[list[Translation] | None]:
-    """Translate lines one for one (n-best lists), warning about unknown words.
-
-    In a file a blank line stays blank (``None``), so output lines match input lines; with
-    ``keep_blank=False`` (a sentence typed on the command line) it is an error. Messages number
-    the lines from ``first_line`` (a stream translated a line at a time passes its own count).
-    A line too long for the model is cropped, skipped or an error, as ``on_long`` says (fitting.py).
-    """
-    chunk = translate_chunk(translator, lines, warn, first_line, on_long, numbered=keep_blank, lenient=False)
-    if chunk.failed is not None:
-        raise chunk.failed
-    return chunk.outputs
-
-
-@dataclass
-class Chunk:
-    """Lines translated one for one: what ``render_lines`` writes."""
-
-    outputs: list[list[Translation] | None]  # None: an empty record (a blank line, a skipped one)
-    errors: dict[int, str]  # why a record is empty when the line was not blank: --json's "error"
-    failed: DataError | None = None  # the line that stopped it: ``outputs`` hold the lines before it
-
-
-def translate_chunk(
-    translator: Translator, lines: Sequence[str], warn: Callable[[str], None], first_line: int = 1, on_long: str = "crop",
-    numbered: bool = True, lenient: bool = True, note: Callable[[str], None] | None = None,
-) -> Chunk:
-    """``translate_lines`` for files and streams: the lines before one that fails (``on_long="fail"``) are
-    translated all the same, and (``lenient``) a line the model cannot take is an empty record and a warning.
-    Warnings come in line order: unknown words to ``warn``, lines cropped, skipped or left empty to ``note``
-    (default ``warn``)."""
-    fitted: list[Fitted] = []
-    for index, line in enumerate(lines):
-        if numbered and not tokenize(line):
-            fitted.append(Fitted(None))
-            continue
-        try:
-            fitted.append(fit_line(translator, line, f"line {index + first_line}: " if numbered else "", on_long, lenient))
-        except DataError as exc:
-            return _translated(translator, fitted, (warn, note or warn), first_line, numbered, exc)
-    return _translated(translator, fitted, (warn, note or warn), first_line, numbered)
-
-
-def _translated(translator: Translator, fitted: list[Fitted], warn: tuple[Callable[[str], None], Callable[[str], None]],
-                first_line: int, numbered: bool, failed: DataError | None = None) -> Chunk:
-    filled = [i for i, f in enumerate(fitted) if f.tokens is not None]
-    outputs: list[list[Translation] | None] = [None] * len(fitted)
-    for index, candidates in zip(filled, translator.translate_tokens([fitted[i].tokens for i in filled])):
-        outputs[index] = candidates
-    for index, (fit, candidates) in enumerate(zip(fitted, outputs)):
-        if fit.note:
-            warn[1](fit.note)
-        if candidates and candidates[0].unknown:
-            where = f"line {index + first_line}: " if numbered else ""
-            warn[0](f"{where}unknown words read as <unk>: {', '.join(candidates[0].unknown)}")
-    return Chunk(outputs, {i: f.error for i, f in enumerate(fitted) if f.error}, failed)
-
-
-def line_tokens(translator: Translator, line: str, number: int, numbered: bool) -> list[str]:
-    """A line's tokens; an error about it names the line when the input is a file."""
-    try:
-        return translator.tokens(line)
-    except DataError as exc:
-        raise DataError(f"line {number}: {exc}" if numbered else str(exc)) from None
-
-
-EMPTY_NBEST = "{} |||  ||| F0= -inf ||| -inf"  # a line without a translation: empty text, log-probability -inf
-
-
-def render_lines(
-    lines: Sequence[str], outputs: list[list[Translation] | None], n_best: int, as_json: bool, align: bool = False,
-    first_index: int = 0, errors: dict[int, str] | None = None,
-) -> list[str]:
-    """One record per line: the best translation; for n-best, Moses lines as Marian writes them,
-    ``i ||| text ||| F0= <log-probability> ||| <total score>`` (the total length-penalised under beam
-    search), a line without one (blank, skipped) as ``EMPTY_NBEST``; or JSON, with ``errors[i]`` as "error".
-    ``align`` adds each translation's word alignment (`` ||| 0-0 1-2``; in JSON hard and soft)."""
-    from seq2seq_cli.data.alignments import pharaoh
-
-    errors = errors or {}
-    if as_json:
-        import json
-
-        return [json.dumps(json_record(line, candidates, align, error=errors.get(i)), ensure_ascii=False)
-                for i, (line, candidates) in enumerate(zip(lines, outputs))]
-
-    def links(t: Translation | None) -> str:
-        return f" ||| {pharaoh(t.word_alignment()[0]) if t else ''}" if align else ""
-
-    if n_best == 1:
-        return [candidates[0].text + links(candidates[0]) if candidates else "" for candidates in outputs]
-    return [
-        f"{index} ||| {t.text} ||| F0= {t.score if t.log_prob is None else t.log_prob:.4f} ||| {t.score:.4f}{links(t)}"
-        if t else EMPTY_NBEST.format(index) + links(None)
-        for index, candidates in enumerate(outputs, first_index)
-        for t in (candidates or [None])
-    ]
-
-
-def json_record(line: str, candidates: list[Translation] | None, align: bool = False, attention: bool = True,
-                error: str | None = None) -> dict:
-    """One sentence's translations as ``translate --json`` prints them (and ``s2s serve`` answers);
-    ``error``: why a line has none (skipped as too long, nothing the model reads)."""
-    candidates = candidates or []
-    record = {
-        "source": line,
-        "source_tokens": candidates[0].source if candidates else [],
-        "unknown": candidates[0].unknown if candidates else [],
-        "hypotheses": [_hypothesis_record(t, align, attention) for t in candidates],
-    }
-    return {**record, "error": error} if error else record
-
-
-def _hypothesis_record(t: Translation, align: bool, attention: bool = True) -> dict:
-    record = {"text": t.text, "tokens": t.steps, "score": round(t.score, 6)}
-    if attention:
-        record["attention"] = [[round(w, 4) for w in row] for row in t.attention_map().tolist()]
-    if align:
-        from seq2seq_cli.data.alignments import pharaoh
-
-        links, soft = t.word_alignment()
-        words = t.by_words()
-        record["alignment"] = {
-            "source_words": words.source,
-            "target_words": words.output,
-            "hard": pharaoh(links),
-            "soft": [[round(w, 4) for w in row] for row in soft.tolist()],
-        }
-    return record

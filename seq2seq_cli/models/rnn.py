@@ -26,6 +26,7 @@ class GRUEncoder(nn.Module):
         super().__init__()
         self.layers, self.hidden_size, self.bidirectional = layers, hidden_size, bidirectional
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=Vocab.PAD)
+        self.embedded = nn.Identity()  # the source embeddings, used once: attribution hooks here (attribution.py)
         self.dropout = Dropout(dropout)
         self.rnn = nn.GRU(
             embed_dim, hidden_size, layers, batch_first=True, bidirectional=bidirectional,
@@ -37,7 +38,7 @@ class GRUEncoder(nn.Module):
 
     def forward(self, src: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """src: (batch, src_len) -> states (batch, src_len, hidden), final (layers, batch, hidden)."""
-        embedded = self.dropout(self.embedding(src))
+        embedded = self.dropout(self.embedded(self.embedding(src)))
         outputs, final = gru(self.rnn, embedded, None, lengths)
         if self.bidirectional:
             batch = src.size(0)

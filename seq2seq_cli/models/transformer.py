@@ -128,6 +128,7 @@ class TransformerEncoder(nn.Module):
         super().__init__()
         self.d_model = d_model
         self.embedding = scaled_embedding(vocab_size, d_model)
+        self.embedded = nn.Identity()  # the source embeddings, used once: attribution hooks here (attribution.py)
         self.layers = nn.ModuleList(EncoderLayer(d_model, heads, ff_dim, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(d_model)
         self.dropout = Dropout(dropout)
@@ -142,7 +143,7 @@ class TransformerEncoder(nn.Module):
 
     def _encode(self, src: torch.Tensor, lengths: torch.Tensor, need_weights: bool) -> tuple[torch.Tensor, list]:
         mask = (torch.arange(src.size(1), device=src.device) < lengths.to(src.device).unsqueeze(1))[:, None, None, :]
-        x = self.embedding(src) * math.sqrt(self.d_model) + sinusoids(src.size(1), self.d_model).to(src.device)
+        x = self.embedded(self.embedding(src)) * math.sqrt(self.d_model) + sinusoids(src.size(1), self.d_model).to(src.device)
         x = self.dropout(x)
         weights = []
         for layer in self.layers:

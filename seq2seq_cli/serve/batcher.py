@@ -192,7 +192,7 @@ class Batcher:
 
     @staticmethod
     def _record(job: Job, text: str, candidates) -> str:
-        from seq2seq_cli.decoding.translator import json_record
+        from seq2seq_cli.decoding.lines import json_record
 
         return json.dumps(json_record(text, candidates, align=job.attention, attention=job.attention),
                           ensure_ascii=False, separators=(",", ":"))
