@@ -118,7 +118,7 @@ class Translator:
     def with_prefix(self, text: str | None) -> Translator:
         """The same translator with every output forced to start with ``text`` (``--prefix``); the search
         goes on from there, and the translation is the whole sentence, prefix included."""
-        return self._with(prefix=self.prefix_ids(text) if text else [])
+        return self._with(prefix=[] if text is None else self.prefix_ids(text))
 
     def prefix_ids(self, text: str) -> list[int]:
         """A forced prefix as target ids: read as the target side is; an error if it holds nothing to force
