@@ -66,11 +66,11 @@ def measure(config_path: str, repeats: int) -> dict[str, float]:
     figures = {}
     for label, method, steps in (("grad", "grad", 32), ("ig-32", "ig", 32), ("occlusion", "occlusion", 32)):
         attributor = Attributor(model, method, steps)
-        figures[label] = median_seconds(lambda: attributor.attribute(source, output), repeats)
+        figures[label] = median_seconds(lambda a=attributor: a.attribute(source, output), repeats)
     src, lengths, limits = torch.tensor([source]), torch.tensor([SOURCE_LEN]), torch.tensor([OUTPUT_LEN])
     prefix = [output[:10]]
     for label, beam in (("re-decode, greedy", 1), ("re-decode, beam 5", 5)):
-        figures[label] = median_seconds(lambda: search(model, src, lengths, limits, beam, 0.6, 1, prefix), repeats)
+        figures[label] = median_seconds(lambda k=beam: search(model, src, lengths, limits, k, 0.6, 1, prefix), repeats)
     return figures
 
 

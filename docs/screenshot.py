@@ -1,10 +1,13 @@
 """Screenshot a page written by ``s2s attend --output x.html`` (the README's pictures come from here).
 
     python docs/screenshot.py page.html docs/explorer.png [--width 1280 --height 760] [--hover ROW,COL] [--select TESTID=VALUE]
+        [--click SELECTOR]
 
 Drives the system Chromium through Playwright, as the browser tests do (tests/browser.py), with
 the network blocked. ``--hover`` points at a grid cell of the first panel; ``--select`` sets a
-picker in every panel first (``attention-kind=encoder``, ``head=2``).
+picker in every panel first (``attention-kind=encoder``, ``head=2``, ``matrix-view=both``);
+``--click`` clicks the first element a CSS selector finds (a beam-tree node:
+``"[data-testid=tree-node][data-node='13']"``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ def main() -> None:
     parser.add_argument("--hover", help="ROW,COL of a cell in the first panel")
     parser.add_argument("--select", action="append", default=[], help="TESTID=VALUE of a picker, in every panel")
     parser.add_argument("--sentence", type=int, default=0, help="which sentence to show (0: the first)")
+    parser.add_argument("--click", action="append", default=[], help="CSS selector of an element to click, in order")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -42,6 +46,8 @@ def main() -> None:
             testid, value = choice.split("=", 1)
             for select in page.locator(f"select[data-testid={testid}]").all():
                 select.select_option(value)
+        for selector in args.click:
+            page.locator(selector).first.click()
         if args.hover:
             row, col = args.hover.split(",")
             page.locator(f"[data-testid=cell][data-row='{row}'][data-col='{col}']").first.hover()

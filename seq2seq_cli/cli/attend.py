@@ -254,14 +254,17 @@ def _show(line: str, translation, out: Optional[Path], prints: tuple[bool, bool]
 
 def _attend_page(run_dirs: list[Path], lines: list[str], out: Path, beam: Optional[int], nbest: int, pieces: bool,
                  input_file: Optional[Path], align: Optional[Path], device: str, explain: _Explain) -> None:
-    """The interactive explorer: every sentence, every run, the n-best, gold links when given."""
+    """The interactive explorer: every sentence, every run, the n-best, gold links when given; attribution
+    beside attention with --attribution, and each sentence's search tree with --beam N (N > 1)."""
     from seq2seq_cli.data.alignments import read_alignments
     from seq2seq_cli.data.corpora import read_pairs
-    from seq2seq_cli.viz.explorer import Run, run_names, translations_document
+    from seq2seq_cli.viz.explorer import Explaining, Run, run_names, translations_document
     from seq2seq_cli.viz.page import write_page
 
     names = run_names(run_dirs)
     runs_to_show = [Run.load(d, name, device, beam_size=beam, n_best=nbest) for d, name in zip(run_dirs, names)]
+    for shown in runs_to_show:
+        shown.translator = with_prefix(shown.translator, explain.prefix)
     pairs = gold = None
     if align is not None:
         data = runs_to_show[0].translator.config.data  # a .jsonl file's sides are the first run's languages
@@ -270,7 +273,9 @@ def _attend_page(run_dirs: list[Path], lines: list[str], out: Path, beam: Option
         lines = [pair.source for pair in pairs]
     for shown in runs_to_show:  # every sentence must suit every run: one error naming the line, before any work
         _check_lines(shown, lines, numbered=input_file is not None or len(lines) > 1)
-    document = translations_document(runs_to_show, lines, pieces, pairs, gold, data=input_file or "input")
+    explaining = Explaining(explain.method, explain.steps, warn) if explain.method is not None else None
+    document = translations_document(runs_to_show, lines, pieces, pairs, gold, data=input_file or "input",
+                                     explaining=explaining, tree=beam is not None and beam > 1)
     write_page(document, out)
     for shown, view in zip(runs_to_show, zip(*(s["views"] for s in document["sentences"]))):
         unknown = sorted({word for v in view for word in v["unknown"]})

@@ -8,8 +8,9 @@ attention ``s2s translate --json`` prints. ``page.py`` turns the document into o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import base64
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -18,11 +19,12 @@ from seq2seq_cli import runs
 from seq2seq_cli.data.alignments import Alignment
 from seq2seq_cli.data.corpora import Pair
 from seq2seq_cli.data.tokenizers import merge_attention, merge_pieces
+from seq2seq_cli.decoding.attribution import Attribution, Attributor
 from seq2seq_cli.decoding.translator import Translation, Translator
 from seq2seq_cli.errors import RunError
 from seq2seq_cli.evaluation import alignment_scores, word_attention
 from seq2seq_cli.models.attention import attention_map
-from seq2seq_cli.viz.maps import encode_map, encode_maps
+from seq2seq_cli.viz.maps import SCALE, encode_map, encode_maps
 
 FORMAT = "s2s-attention/1"
 
@@ -37,6 +39,16 @@ class Run:
     @classmethod
     def load(cls, run_dir: Path, name: str, device: str = "cpu", **decoding) -> Run:
         return cls(name, Translator.from_run(run_dir, device=device).with_decoding(**decoding))
+
+
+@dataclass
+class Explaining:
+    """Attribution to show beside attention: the method (grad, ig, occlusion), integrated gradients'
+    steps, and where to say that it runs on the CPU instead of cuDNN."""
+
+    method: str
+    steps: int = 32
+    note: Callable[[str], None] | None = None
 
 
 def run_names(run_dirs: Sequence[Path]) -> list[str]:
@@ -68,11 +80,15 @@ def translations_document(
     gold: Sequence[Alignment] | None = None,
     title: str = "",
     data: str | Path = "input",
+    explaining: Explaining | None = None,
+    tree: bool = False,
 ) -> dict:
     """Each sentence as every run translates it (n-best as its decode settings say), with gold
     alignments over the reference's teacher-forced reading when ``references`` and ``gold`` are given
-    (``data`` names their file in errors)."""
-    views_per_run = [_run_views(run, sources, pieces, references, gold, data) for run in runs_to_show]
+    (``data`` names their file in errors); with ``explaining``, each hypothesis's attribution beside its
+    attention; with ``tree``, each sentence's beam search as a tree."""
+    shown = _Shown(pieces, explaining, tree, data)
+    views_per_run = [_run_views(run, sources, shown, references, gold) for run in runs_to_show]
     sentences = [
         {"source": source, "views": [views[index] for views in views_per_run]} for index, source in enumerate(sources)
     ]
@@ -85,19 +101,45 @@ def translations_document(
     }
 
 
-def _run_views(run: Run, sources, pieces: bool, references, gold, data) -> list[dict]:
+@dataclass
+class _Shown:
+    """What every view of a document holds beyond attention (``translations_document``'s options)."""
+
+    pieces: bool
+    explaining: Explaining | None
+    tree: bool
+    data: str | Path
+
+
+def _run_views(run: Run, sources, shown: _Shown, references, gold) -> list[dict]:
     translator = run.translator
-    candidates = translator.translate_nbest(sources)
-    views = [_view(translator, found, pieces) for found in candidates]
+    explaining = shown.explaining
+    attributor = Attributor(translator.model, explaining.method, explaining.steps, explaining.note) if explaining else None
+    if shown.tree:  # the search that draws the tree also gives the translations, so both always agree
+        tokenised = [translator.tokens(source) for source in sources]
+        searched = [translator.search_tree(tokens) for tokens in tokenised]
+        candidates = [found for found, _ in searched]
+    else:
+        candidates = translator.translate_nbest(sources)
+    views = [_view(translator, found, shown.pieces, attributor) for found in candidates]
+    if shown.tree:
+        from seq2seq_cli.viz.beam_tree import tree_document
+
+        for view, tokens, (found, nodes) in zip(views, tokenised, searched):
+            view["search_tree"] = tree_document(translator, tokens, nodes, found[0])
     if references is not None and gold is not None:
         readings = translator.read_references([p.source for p in references], [p.target for p in references])
         for view, pair, reading, links in zip(views, references, readings, gold):
-            view["hypotheses"].append(_reference_hypothesis(translator, pair, reading.weights, links, data))
+            reference = _reference_hypothesis(translator, pair, reading.weights, links, shown.data, attributor)
+            view["hypotheses"].append(reference)
     return views
 
 
-def _view(translator: Translator, candidates: list[Translation], pieces: bool) -> dict:
+def _view(translator: Translator, candidates: list[Translation], pieces: bool, attributor: Attributor | None) -> dict:
     """One run's translations of one sentence, best first."""
+    if attributor is not None:
+        candidates = [replace(t, attribution=attributor.attribute(translator.src_vocab.encode(t.source), t.ids))
+                      for t in candidates]
     best = candidates[0] if pieces else candidates[0].by_words()
     encoder, decoders = translator.self_attention(candidates) or (None, [None] * len(candidates))
     if encoder is not None and not pieces:
@@ -134,7 +176,48 @@ def _hypothesis(label: str, translation: Translation, decoder_self: torch.Tensor
         "decoder_inputs": inputs if decoder_self is not None else None,
         "gold": None,
         "aer": None,
+        **(_attribution_keys(translation.attribution, translation.attention_map()[: len(translation.output)])
+           if translation.attribution is not None else {}),
     }
+
+
+def _attribution_keys(attribution: Attribution, attention: torch.Tensor) -> dict:
+    """The page's keys for a hypothesis's attribution: its signed map, its method, integrated gradients'
+    convergence delta, and how often attention's top source word is attribution's (over the output words)."""
+    keys = {
+        "attribution": encode_signed(attribution.scores),
+        "attribution_method": attribution.method,
+        "agreement": {"top_match": top_match(attention, attribution.scores[: attention.size(0)])},
+    }
+    if attribution.delta is not None:
+        keys["ig_delta"] = round(attribution.delta, 4)
+    return keys
+
+
+def top_match(attention: torch.Tensor, scores: torch.Tensor) -> float | None:
+    """The share of rows (output words) whose most attended source word is also the one with the
+    largest |attribution|; None with no rows."""
+    if attention.size(0) == 0:
+        return None
+    same = attention.argmax(dim=-1) == scores.abs().argmax(dim=-1)
+    return round(float(same.double().mean()), 4)
+
+
+def encode_signed(scores: torch.Tensor) -> dict:
+    """A signed (rows, cols) map as ``encode_map`` stores weights, but int16: each score over ``bound`` (the
+    largest magnitude, to 4 significant digits) times 10000, so the page gets 4 digits of every score."""
+    bound = float(f"{float(scores.abs().max()) if scores.numel() else 0.0:.4g}") or 1.0
+    values = (scores.double() / bound * SCALE).round().clamp(-32767, 32767).to(torch.int32).numpy().astype("<i2")
+    return {"shape": list(scores.shape), "b64": base64.b64encode(values.tobytes()).decode("ascii"), "bound": bound,
+            "signed": True}
+
+
+def decode_signed(record: dict) -> torch.Tensor:
+    """The scores an ``encode_signed`` record holds, (rows, cols)."""
+    import numpy
+
+    values = numpy.frombuffer(base64.b64decode(record["b64"]), dtype="<i2").astype("float64") / SCALE * record["bound"]
+    return torch.from_numpy(values.reshape(record["shape"]))
 
 
 def _decoder_self_by_words(translation: Translation, weights: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
@@ -148,8 +231,10 @@ def _decoder_self_by_words(translation: Translation, weights: torch.Tensor) -> t
     return merged, labels
 
 
-def _reference_hypothesis(translator: Translator, pair: Pair, weights: torch.Tensor, links: Alignment, data) -> dict:
-    """The model reading the reference (teacher-forced) in word units, with the gold links and this sentence's AER."""
+def _reference_hypothesis(translator: Translator, pair: Pair, weights: torch.Tensor, links: Alignment, data,
+                          attributor: Attributor | None = None) -> dict:
+    """The model reading the reference (teacher-forced) in word units, with the gold links and this sentence's AER
+    (with ``attributor``: of attention and of |attribution| both)."""
     merged = word_attention(translator, pair, weights, data)  # (target words, [layers, heads,] source words)
     tokens = translator.tgt_tokenizer.tokens(pair.target)
     labels = merge_pieces(tokens, translator.tgt_tokenizer.word_tokens(pair.target, tokens))
@@ -167,7 +252,22 @@ def _reference_hypothesis(translator: Translator, pair: Pair, weights: torch.Ten
         "decoder_inputs": None,
         "gold": sorted([s, t] for s, t in links),
         "aer": round(aer, 4),
+        **(_reference_attribution(translator, pair, attention_map(merged), links, data, attributor)
+           if attributor is not None else {}),
     }
+
+
+def _reference_attribution(translator: Translator, pair: Pair, attention: torch.Tensor, links: Alignment, data,
+                           attributor: Attributor) -> dict:
+    """The reference's attribution in word units, with the AER of attention and of |attribution| against gold."""
+    target_ids = translator.tgt_vocab.encode(translator.tgt_tokenizer.tokens(pair.target))
+    attribution = attributor.attribute(translator.src_vocab.encode(translator.tokens(pair.source)), target_ids)
+    scores = word_attention(translator, pair, attribution.scores, data)  # (target words, source words)
+    keys = _attribution_keys(replace(attribution, scores=scores), attention)
+    _, aer_attention = alignment_scores([attention], [links])
+    _, aer_attribution = alignment_scores([scores.abs()], [links])
+    keys["agreement"].update(aer_attention=round(aer_attention, 4), aer_attribution=round(aer_attribution, 4))
+    return keys
 
 
 def training_document(run_dir: Path, name: str, title: str = "") -> dict:

@@ -18,6 +18,24 @@
     decoder: "While writing each output word (row), the decoder looks back at <s> and the words it wrote before (columns).",
   };
   const HINT = "Point at a cell, or point at or focus a word.";
+  // What a run panel's grid shows when the document holds attribution (--attribution).
+  const VIEWS = [
+    ["attention", "attention"],
+    ["attribution", "attribution"],
+    ["both", "both side by side"],
+    ["difference", "difference"],
+  ];
+  const METHOD_NAMES = { grad: "gradient × input", ig: "integrated gradients", occlusion: "occlusion" };
+  const VIEW_CAPTIONS = {
+    attribution: "What each source word (column) contributed to each output word's log-probability (row): "
+      + "red raised it, blue lowered it; the scale is symmetric around 0, as wide as the largest |score|.",
+    difference: "Attention minus |attribution| normalised to sum to 1 in each row: red where the decoder looked "
+      + "more than the word mattered, blue where a word mattered more than attention says.",
+    prefix: "Attention along the search path to the node picked in the beam tree: one row per step of that prefix.",
+  };
+  // ColorBrewer's RdBu reversed (matplotlib's RdBu_r, as --attribution pictures use): blue < 0 < red.
+  const DIVERGING = ["#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7", "#fddbc7", "#f4a582", "#d6604d", "#b2182b"];
+  const DIVERGING_STOPS = DIVERGING.map((hex) => [1, 3, 5].map((at) => parseInt(hex.slice(at, at + 2), 16)));
   // Matplotlib's "Blues" on a fixed 0-1 scale; the legend in explorer.css uses the same stops.
   const BLUES = ["#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b"];
   const STOPS = BLUES.map((hex) => [1, 3, 5].map((at) => parseInt(hex.slice(at, at + 2), 16)));
@@ -54,13 +72,16 @@
   const fmtNumber = (x, digits) => (x == null ? "n/a" : x.toFixed(digits));
   const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
-  function colour(weight) {
-    const at = Math.min(Math.max(weight, 0), 1) * (STOPS.length - 1);
-    const low = Math.min(Math.floor(at), STOPS.length - 2);
+  function colour(weight, stops = STOPS) {
+    const at = Math.min(Math.max(weight, 0), 1) * (stops.length - 1);
+    const low = Math.min(Math.floor(at), stops.length - 2);
     const t = at - low;
-    const [r, g, b] = STOPS[low].map((c, k) => Math.round(c + (STOPS[low + 1][k] - c) * t));
+    const [r, g, b] = stops[low].map((c, k) => Math.round(c + (stops[low + 1][k] - c) * t));
     return `rgb(${r}, ${g}, ${b})`;
   }
+
+  // A signed value on the diverging scale from -bound (blue) through 0 (white) to +bound (red).
+  const signedColour = (value, bound) => colour((value / (bound || 1) + 1) / 2, DIVERGING_STOPS);
 
   // Scroll a list so that item is visible, moving only the list (never the page).
   function revealInList(item, list) {
@@ -101,8 +122,10 @@
     const data = new DataView(new ArrayBuffer(bytes.length));
     for (let k = 0; k < bytes.length; k++) data.setUint8(k, bytes.charCodeAt(k));
     const values = new Float64Array(rows * cols);
-    for (let k = 0; k < values.length; k++) values[k] = data.getUint16(2 * k, true) / SCALE;
-    return { rows, cols, values };
+    // A signed map (attribution) holds int16 fractions of its bound, the largest |score|.
+    if (map.signed) for (let k = 0; k < values.length; k++) values[k] = (data.getInt16(2 * k, true) / SCALE) * map.bound;
+    else for (let k = 0; k < values.length; k++) values[k] = data.getUint16(2 * k, true) / SCALE;
+    return { rows, cols, values, bound: map.bound };
   }
 
   // "Average of heads": the mean of the heads' maps, computed once per layer.
@@ -158,6 +181,57 @@
     };
   }
 
+  /* ---------- attribution beside attention ---------- */
+
+  // The view a panel shows for a hypothesis: attribution views only for cross-attention of a hypothesis that has it.
+  const shownView = (hyp, settings) => (hyp.attribution && settings.kind === "cross" ? settings.view || "attention" : "attention");
+
+  // The specs a panel draws: one map, or attention and attribution side by side.
+  function matrixSpecs(view, hyp, settings) {
+    const spec = attentionSpec(view, hyp, settings);
+    const which = shownView(hyp, settings);
+    if (which === "attention") return [spec];
+    const scores = attributionMap(hyp.attribution);
+    const signed = (name, map, caption, bound) => ({ ...spec, name, map, caption, signed: true, bound });
+    const name = hyp.attribution_method || hyp.attribution.method;
+    const method = METHOD_NAMES[name] || name;
+    const attribution = signed("attribution", scores, `Attribution (${method}). ${VIEW_CAPTIONS.attribution}`, scores.bound || 1);
+    if (which === "attribution") return [attribution];
+    if (which === "both") return [{ ...spec, caption: `Attention. ${CAPTIONS.cross}` }, attribution];
+    return [signed("difference", differenceMap(spec.map, scores), `Difference. ${VIEW_CAPTIONS.difference}`, 1)];
+  }
+
+  // A signed map (s2s attend), or scores as plain rows ({method, scores}: the served page's poking); its bound
+  // is the largest |score|, the half-width of the diverging scale.
+  function attributionMap(record) {
+    if (!Array.isArray(record.scores)) return decodeMap(record);
+    let map = decodedMaps.get(record);
+    if (!map) {
+      const rows = record.scores.length;
+      const cols = rows ? record.scores[0].length : 0;
+      const values = Float64Array.from(record.scores.flat());
+      map = { rows, cols, values, bound: values.reduce((most, v) => Math.max(most, Math.abs(v)), 0) || 1 };
+      decodedMaps.set(record, map);
+    }
+    return map;
+  }
+
+  // attention - |attribution| / (row sum of |attribution|), over the rows and columns both maps have.
+  function differenceMap(attention, scores) {
+    const rows = Math.min(attention.rows, scores.rows);
+    const cols = Math.min(attention.cols, scores.cols);
+    const values = new Float64Array(rows * cols);
+    for (let i = 0; i < rows; i++) {
+      let total = 0;
+      for (let j = 0; j < cols; j++) total += Math.abs(scores.values[i * scores.cols + j]);
+      for (let j = 0; j < cols; j++) {
+        const share = total > 0 ? Math.abs(scores.values[i * scores.cols + j]) / total : 0;
+        values[i * cols + j] = Math.round((attention.values[i * attention.cols + j] - share) * SCALE) / SCALE;
+      }
+    }
+    return { rows, cols, values };
+  }
+
   /* ---------- the heat grid and the line view, highlighted together ---------- */
 
   // One attention map drawn twice: a heat grid and bertviz-style lines, whose highlights stay in step.
@@ -192,12 +266,13 @@
       const mismatch = map.rows !== spec.rowTokens.length || map.cols !== spec.colTokens.length;
       const warning = `The map is ${map.rows}×${map.cols}, but there are ${spec.rowTokens.length} ${spec.rowAxis} words `
         + `and ${spec.colTokens.length} ${spec.colAxis} words.`;
+      this.node.dataset.view = spec.name || "attention";
       this.node.replaceChildren(
         ...present([
           mismatch ? el("p", { class: "warning", text: warning }) : null,
-          el("p", { class: "caption", text: CAPTIONS[spec.kind] }),
+          el("p", { class: "caption", "data-testid": "caption", text: spec.caption || CAPTIONS[spec.kind] }),
           this.buildGrid(),
-          this.buildLines(),
+          spec.signed ? this.noLines() : this.buildLines(), // lines draw weights as opacity: no sign to show
         ]),
       );
       this.showReadout(null);
@@ -218,6 +293,13 @@
       const corner = el("th", { class: "corner", scope: "col" }, axes);
       this.colLabels = this.colTokens.map((token, j) => label("col", j, token, el("span", { text: token })));
       this.rowLabels = this.rowTokens.map((token, i) => label("row", i, token, token));
+      if (rowAxis === "output" && this.spec.name !== "prefix") {
+        // Output words: a stable hook (class and step) for scripts the served page adds.
+        this.rowLabels.forEach((node, i) => {
+          node.classList.add("out-word");
+          node.dataset.step = String(i);
+        });
+      }
       this.cells = this.rowLabels.map((_, i) => this.colTokens.map((_, j) => this.buildCell(i, j, causal && j > i)));
       const rows = this.rowLabels.map((rowLabel, i) => el("tr", {}, rowLabel, this.cells[i]));
       for (const [col, row] of this.spec.gold || []) {
@@ -240,8 +322,16 @@
       const w = this.weight(i, j);
       const cell = el("td", { "data-testid": "cell", "data-row": i, "data-col": j, "data-weight": fmtWeight(w) });
       if (masked) cell.classList.add("masked"); // the decoder cannot look ahead
-      else cell.style.backgroundColor = colour(w);
+      else cell.style.backgroundColor = this.spec.signed ? signedColour(w, this.spec.bound) : colour(w);
       return cell;
+    }
+
+    noLines() {
+      this.svg = null;
+      this.lines = [];
+      this.lineRows = [];
+      this.lineCols = [];
+      return null;
     }
 
     // Column words on the left, row words on the right, one line per pair, as opaque as its weight.
@@ -331,6 +421,14 @@
       if (row != null && col != null) {
         return `${this.rowTokens[row]} ← ${this.colTokens[col]}: ${fmtWeight(this.weight(row, col))}`;
       }
+      if (this.spec.signed && row != null) {
+        const j = argmax(cols, (k) => Math.abs(this.weight(row, k)));
+        return `${this.rowTokens[row]}: largest |score| from ${this.colTokens[j]}: ${fmtWeight(this.weight(row, j))}`;
+      }
+      if (this.spec.signed && col != null) {
+        const i = argmax(rows, (k) => Math.abs(this.weight(k, col)));
+        return `${this.colTokens[col]} matters most to ${this.rowTokens[i]}: ${fmtWeight(this.weight(i, col))}`;
+      }
       if (row != null) {
         const j = argmax(cols, (k) => this.weight(row, k));
         return `${this.rowTokens[row]} attends most to ${this.colTokens[j]}: ${fmtWeight(this.weight(row, j))}`;
@@ -392,8 +490,146 @@
     return el("span", { class: "scale", title: "colour scale, fixed from 0 to 1" }, "0", el("span", { class: "scale-bar" }), "1");
   }
 
+  function signedLegend(bound, what) {
+    const low = `−${fmtNumber(bound, bound >= 10 ? 1 : 3)}`;
+    const high = `+${fmtNumber(bound, bound >= 10 ? 1 : 3)}`;
+    return el("span", { class: "scale", title: `${what}: colour scale from ${low} to ${high}` }, low,
+      el("span", { class: "scale-bar diverging" }), high);
+  }
+
+  // Per sentence: how often attention's top source word is attribution's, and with gold links the AER of each.
+  function agreementNote(hyp) {
+    const agreement = hyp.agreement;
+    if (!agreement) return null;
+    const parts = [];
+    if (agreement.top_match != null) parts.push(`top word agrees ${(agreement.top_match * 100).toFixed(0)}%`);
+    if (agreement.aer_attention != null) {
+      parts.push(`AER attention ${(agreement.aer_attention * 100).toFixed(1)}%`);
+      parts.push(`attribution ${(agreement.aer_attribution * 100).toFixed(1)}%`);
+    }
+    const title = "share of output words whose most attended source word has the largest |attribution|"
+      + (agreement.aer_attention != null ? "; alignment error rate against the gold links of each" : "");
+    return el("span", { class: "agreement", "data-testid": "agreement", title }, parts.join(" · "));
+  }
+
   function readoutElement() {
     return el("output", { class: "readout", "data-testid": "readout", "aria-live": "polite" });
+  }
+
+  /* ---------- the beam search tree ---------- */
+
+  const TREE_COL = 128; // px between steps
+  const TREE_ROW = 19; // px between leaves
+  const TREE_WORD = 10; // characters of a word shown in the tree (the title holds it whole)
+  const shortWord = (token) => (token.length > TREE_WORD ? `${token.slice(0, TREE_WORD - 1)}…` : token);
+  // Where a node's label ends, roughly (12px system font): its edges to the next step start there.
+  const labelWidth = (token, logProb) => 10 + 7 * shortWord(token).length + (logProb == null ? 0 : 6 * logProb.toFixed(2).length);
+
+  // The search as a tree, steps left to right: kept hypotheses with their log-probabilities, pruned ones
+  // greyed, the chosen translation's path highlighted; a kept node is a button showing its prefix's attention.
+  class BeamTree {
+    constructor(tree, onPick) {
+      this.tree = tree;
+      this.nodes = tree.nodes || [];
+      this.best = new Set(tree.best || []);
+      this.children = this.nodes.map(() => []);
+      this.roots = [];
+      this.nodes.forEach((node, k) => (node.parent < 0 ? this.roots : this.children[node.parent]).push(k));
+      const byScore = (a, b) => this.nodes[b].log_prob - this.nodes[a].log_prob;
+      for (const list of [this.roots, ...this.children]) list.sort(byScore);
+      this.y = new Array(this.nodes.length);
+      let next = 0;
+      const place = (k) => {
+        const kids = this.children[k];
+        this.y[k] = kids.length ? (Math.min(...kids.map(place)) + Math.max(...kids.map((c) => this.y[c]))) / 2 : next++;
+        return this.y[k];
+      };
+      this.roots.forEach(place);
+      this.rootY = this.roots.length ? (this.y[this.roots[0]] + this.y[this.roots[this.roots.length - 1]]) / 2 : 0;
+      this.groups = [];
+      const caption = `Beam search (beam ${tree.beam}): what each step kept (log-probability of the prefix) and pruned `
+        + "(grey); the chosen translation's path is highlighted. Click a kept word for its prefix's attention.";
+      this.node = el("div", { class: "beam-tree", "data-testid": "beam-tree" },
+        el("p", { class: "caption", text: caption }), el("div", { class: "tree-scroll" }, this.draw(Math.max(next, 1), onPick)));
+    }
+
+    draw(leaves, onPick) {
+      const steps = Math.max(0, ...this.nodes.map((n) => n.step)) + 1;
+      const width = 40 + (steps + 1) * TREE_COL;
+      const height = leaves * TREE_ROW + 6;
+      const svg = svgEl("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "group", "aria-label": "beam search tree" });
+      const at = (k) => (k < 0 ? [8, this.rootY * TREE_ROW + 12] : [8 + (this.nodes[k].step + 1) * TREE_COL, this.y[k] * TREE_ROW + 12]);
+      this.nodes.forEach((node, k) => {
+        const [x1, y1] = at(node.parent);
+        const [x2, y2] = at(k);
+        const parent = node.parent < 0 ? null : this.nodes[node.parent];
+        const start = x1 + Math.min(labelWidth(parent ? parent.token : "<s>", parent?.log_prob), TREE_COL - 24);
+        const onBest = this.best.has(k) && (node.parent < 0 || this.best.has(node.parent));
+        const bend = (start + x2) / 2;
+        svg.append(svgEl("path", {
+          class: `edge${node.kept ? "" : " pruned"}${onBest ? " best" : ""}`,
+          d: `M${start},${y1} C${bend},${y1} ${bend},${y2} ${x2 - 5},${y2}`,
+        }));
+      });
+      svg.append(this.label(at(-1), "<s>", null, { class: "tree-node root" }));
+      this.nodes.forEach((node, k) => svg.append(this.nodeGroup(node, k, at(k), onPick)));
+      return svg;
+    }
+
+    nodeGroup(node, k, [x, y], onPick) {
+      const keptKids = this.children[k].filter((c) => this.nodes[c].kept).length;
+      const classes = ["tree-node", node.kept ? "kept" : "pruned", this.best.has(k) ? "best" : "", keptKids > 1 ? "branch" : ""];
+      const props = { class: classes.filter(Boolean).join(" "), "data-testid": "tree-node", "data-node": k, "data-step": node.step };
+      const title = `${node.token}: log-probability ${node.log_prob.toFixed(4)}${node.kept ? "" : " (pruned)"}`;
+      if (node.kept) Object.assign(props, { tabindex: 0, role: "button", "aria-label": title });
+      const group = this.label([x, y], node.token, node.log_prob, props);
+      group.append(svgEl("title", { text: title }));
+      if (node.kept) {
+        group.addEventListener("click", () => onPick(k));
+        group.addEventListener("keydown", (event) => {
+          if (event.key !== "Enter" && event.key !== " ") return;
+          event.preventDefault();
+          onPick(k);
+        });
+      }
+      this.groups[k] = group;
+      return group;
+    }
+
+    label([x, y], token, logProb, props) {
+      const group = svgEl("g", props);
+      group.append(svgEl("circle", { cx: x, cy: y, r: 3.5 }));
+      const text = svgEl("text", { x: x + 7, y: y + 4 });
+      text.append(svgEl("tspan", { class: "token", text: shortWord(token) }));
+      if (logProb != null) text.append(svgEl("tspan", { class: "score", dx: 4, text: logProb.toFixed(2) }));
+      group.append(text);
+      return group;
+    }
+
+    // The node picked (or none): marked in the tree, with its path.
+    mark(picked) {
+      const path = new Set(picked == null ? [] : this.path(picked));
+      this.groups.forEach((group, k) => group && group.classList.toggle("picked", path.has(k)));
+    }
+
+    path(k) {
+      const path = [];
+      for (let at = k; at >= 0; at = this.nodes[at].parent) path.unshift(at);
+      return path;
+    }
+
+    // The grid for a prefix: its words down, the source tokens across, each step's attention as its row.
+    prefixSpec(k) {
+      const path = this.path(k);
+      const cols = this.tree.source_tokens.length;
+      const values = new Float64Array(path.length * cols);
+      path.forEach((n, i) => this.nodes[n].attention.forEach((w, j) => (values[i * cols + j] = w)));
+      const rowTokens = path.map((n) => this.nodes[n].token);
+      return {
+        kind: "cross", name: "prefix", map: { rows: path.length, cols, values }, rowTokens, colTokens: this.tree.source_tokens,
+        rowAxis: "output", colAxis: "source", gold: null, causal: false, caption: VIEW_CAPTIONS.prefix,
+      };
+    }
   }
 
   /* ---------- one run's panel ---------- */
@@ -407,6 +643,9 @@
       this.hypIndex = 0;
       this.readout = readoutElement();
       this.attention = new AttentionView(this.readout);
+      this.second = new AttentionView(this.readout); // attribution, when both are side by side
+      this.maps = el("div", { class: "maps", "data-testid": "maps" }, this.attention.node);
+      this.prefixNode = null; // a beam-tree node whose prefix the grid shows instead of the hypothesis
       this.status = el("div", { class: "status" });
       this.node = el("section", { class: "panel", "data-testid": "run-panel", "data-run": run.name, "aria-label": `run ${run.name}` });
       // Always the same slots in the same order, so that panels side by side line up (CSS subgrid).
@@ -418,13 +657,15 @@
         return;
       }
       this.hypButtons = hyps.map((hyp, k) => this.hypothesisButton(hyp, k));
+      this.tree = view.search_tree ? new BeamTree(view.search_tree, (k) => this.showPrefix(k)) : null;
       this.node.append(
         header,
         warning,
         el("ol", { class: "hypotheses", "aria-label": "outputs" }, this.hypButtons.map((b) => el("li", {}, b))),
         this.controls(hyps[0]),
         el("div", { class: "readout-bar" }, this.readout, this.status),
-        this.attention.node,
+        // One slot (the panels' subgrid has six): the grid or grids, then the search tree.
+        el("div", { class: "matrix-area" }, this.maps, this.tree?.node),
       );
       this.redraw();
     }
@@ -441,6 +682,13 @@
 
     selectHypothesis(k) {
       this.hypIndex = k;
+      this.prefixNode = null;
+      this.redraw();
+    }
+
+    // The attention of the prefix that ends at beam-tree node k: one row per step along its path.
+    showPrefix(k) {
+      this.prefixNode = k;
       this.redraw();
     }
 
@@ -449,8 +697,13 @@
       const bar = el("div", { class: "controls" });
       const changed = (key, parse) => (value) => {
         this.settings[key] = parse(value);
+        this.prefixNode = null;
         this.redraw();
       };
+      if ((this.view.hypotheses || []).some((h) => h.attribution)) {
+        this.viewSelect = labelledSelect("Show", "matrix-view", changed("view", String));
+        bar.append(this.viewSelect.label);
+      }
       if (this.view.encoder_self || hyp.decoder_self) {
         this.kindSelect = labelledSelect("Attention", "attention-kind", changed("kind", String));
         bar.append(this.kindSelect.label);
@@ -471,14 +724,23 @@
       });
       try {
         this.syncControls(hyp);
-        this.status.replaceChildren(...this.statusParts(hyp));
-        this.attention.show(attentionSpec(this.view, hyp, this.settings));
+        const specs = this.prefixNode != null ? [this.tree.prefixSpec(this.prefixNode)] : matrixSpecs(this.view, hyp, this.settings);
+        this.status.replaceChildren(...this.statusParts(hyp, specs));
+        this.attention.show(specs[0]);
+        if (specs[1]) this.second.show(specs[1]);
+        this.maps.replaceChildren(...present([this.attention.node, specs[1] ? this.second.node : null]));
+        this.maps.classList.toggle("side-by-side", specs.length > 1);
+        this.tree?.mark(this.prefixNode);
       } catch (error) {
         this.attention.node.replaceChildren(el("p", { class: "warning", text: `Cannot show this attention: ${error.message}` }));
       }
     }
 
     syncControls(hyp) {
+      if (this.viewSelect) {
+        syncOptions(this.viewSelect.select, VIEWS, shownView(hyp, this.settings));
+        this.viewSelect.select.disabled = !hyp.attribution || this.settings.kind !== "cross";
+      }
       const kinds = [["cross", KIND_NAMES.cross]];
       if (this.view.encoder_self) kinds.push(["encoder", KIND_NAMES.encoder]);
       if (hyp.decoder_self) kinds.push(["decoder", KIND_NAMES.decoder]);
@@ -497,8 +759,14 @@
       syncOptions(this.headSelect.select, headOptions, this.settings.head);
     }
 
-    statusParts(hyp) {
-      const parts = [scaleLegend()];
+    statusParts(hyp, specs) {
+      const parts = specs.map((spec) => (spec.signed ? signedLegend(spec.bound, spec.name) : scaleLegend()));
+      if (this.prefixNode != null) {
+        const back = el("button", { type: "button", class: "back", "data-testid": "prefix-back", text: "back to the output" });
+        back.addEventListener("click", () => this.selectHypothesis(this.hypIndex));
+        return [...parts, back];
+      }
+      if (hyp.attribution && this.settings.kind === "cross") parts.push(agreementNote(hyp));
       if (hyp.gold && hyp.gold.length && this.settings.kind === "cross") {
         parts.push(el("span", { class: "gold-key" }, el("span", { class: "gold" }), "gold link"));
       }
@@ -633,7 +901,7 @@
       this.runs = doc.runs || [];
       this.sentences = doc.sentences || [];
       this.training = doc.training || null;
-      this.settings = this.runs.map(() => ({ layer: null, head: "avg", kind: "cross" }));
+      this.settings = this.runs.map(() => ({ layer: null, head: "avg", kind: "cross", view: "attention" }));
       this.position = { sentences: 0, training: 0 };
       // Training opens on the last validation: the model as trained; the slider goes back from there.
       this.validation = this.training ? Math.max(this.training.validations.length - 1, 0) : 0;
