@@ -1,8 +1,9 @@
 """``s2s serve``: a trained run behind HTTP, with the attention it used.
 
-    POST /translate  {"texts": [...], "beam": 5, "nbest": 1, "attention": false}
+    POST /translate  {"texts": [...], "beam": 5, "nbest": 1, "attention": false, "prefix": "la", "attribution": "grad"}
+    POST /alternatives  {"text": ..., "prefix": "la", "k": 5}: the next words the model weighs after the prefix
     GET  /health     the run, the decode settings and how many requests and batches so far
-    GET  /           the attention explorer, live: type a sentence, see its attention
+    GET  /           the attention explorer, live: type a sentence, see its attention, poke an output word
     GET  /openapi.json  the API's schema
 
 The model is loaded once. Requests that arrive within a few milliseconds of each other are
@@ -14,9 +15,9 @@ error is a 4xx or 5xx with a one-line JSON ``{"error": ...}``, never a traceback
 uvicorn are an optional extra (``pip install "seq2seq-cli[serve]"``).
 
 This module builds and runs the app; beside it are ``settings`` (the limits), ``guard`` (the
-body's size and pace, and the request head's deadline), ``batcher`` (the batching, in turns) and
-``routes`` (the endpoints and their errors). Nothing imports FastAPI until an app is made, so
-``check_installed`` can name the extra when it is missing.
+body's size and pace, and the request head's deadline), ``batcher`` (the batching, in turns),
+``routes`` (the endpoints and their errors) and ``poke`` (the explorer and its alternatives). Nothing
+imports FastAPI until an app is made, so ``check_installed`` can name the extra when it is missing.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from contextlib import asynccontextmanager
 from typing import Optional
 
 from seq2seq_cli.errors import S2SError
-from seq2seq_cli.serve import routes
+from seq2seq_cli.serve import poke, routes
 from seq2seq_cli.serve.batcher import Batcher
 from seq2seq_cli.serve.guard import BodyGuard, timed_protocol
 from seq2seq_cli.serve.settings import ServeSettings
@@ -55,7 +56,8 @@ def create_app(translator, settings: Optional[ServeSettings] = None, run_name: s
     routes.add_error_handlers(app)
     routes.add_translate(app, translator, batcher, settings)
     routes.add_health(app, translator, batcher, settings, run_name)
-    routes.add_explorer(app, translator, batcher, settings, run_name)
+    poke.add_alternatives(app, translator, batcher, settings)
+    poke.add_explorer(app, translator, batcher, settings, run_name)
     app.add_middleware(BodyGuard, settings=settings)
     return app
 

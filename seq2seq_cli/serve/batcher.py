@@ -47,6 +47,8 @@ class Job:
     nbest: int
     attention: bool
     page: Optional[Callable[[], str]] = None  # the explorer: one text, decoded and rendered alone
+    prefix: list[int] = field(default_factory=list)  # target ids every text's translation is forced to start with
+    attribution: Optional[str] = None  # grad, ig or occlusion: computed after decoding, for this job's texts only
     answer: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     parts: list[str] = field(default_factory=list)  # each decoded text's answer (JSON), in order
     turns: int = 0
@@ -185,15 +187,20 @@ class Batcher:
             self.sentences += 1
             return [[first.page()]]
         tokens = [t for job, start, stop in batch for t in job.tokens[start:stop]]
+        prefixes = [job.prefix for job, start, stop in batch for _ in range(start, stop)]  # each its own
         self.sentences += len(tokens)
         translator = self.translator.with_decoding(beam_size=first.beam, n_best=first.nbest)
-        outputs = iter(translator.translate_tokens(tokens, batch_size=self.settings.max_batch))
-        return [[self._record(job, text, next(outputs)) for text in job.texts[start:stop]] for job, start, stop in batch]
+        outputs = iter(translator.translate_tokens(tokens, batch_size=self.settings.max_batch, prefixes=prefixes))
+        return [[self._record(translator, job, text, next(outputs)) for text in job.texts[start:stop]]
+                for job, start, stop in batch]
 
     @staticmethod
-    def _record(job: Job, text: str, candidates) -> str:
+    def _record(translator, job: Job, text: str, candidates) -> str:
+        """One text's answer; its attribution, when asked for, computed here for its own hypotheses alone."""
         from seq2seq_cli.decoding.lines import json_record
 
+        if job.attribution:
+            candidates = translator.explain(candidates, job.attribution)
         return json.dumps(json_record(text, candidates, align=job.attention, attention=job.attention),
                           ensure_ascii=False, separators=(",", ":"))
 

@@ -10,13 +10,21 @@ explorer's too, goes through the batcher and its limits.
 # time, and the request model is defined inside ``request_model`` (pydantic is only imported there).
 import functools
 import logging
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from seq2seq_cli.errors import S2SError
 from seq2seq_cli.serve.batcher import Batcher, Job, Unavailable
-from seq2seq_cli.serve.settings import ServeSettings, check_limits, check_sizes, check_unicode, check_work, text_work
+from seq2seq_cli.serve.settings import (
+    ServeSettings,
+    attributed_work,
+    check_limits,
+    check_unicode,
+    check_work,
+    text_work,
+)
 
 EXPLORER_TEXT = "i am a student"  # the explorer's sentence until the visitor types one
+FIELDS = {"/translate": "texts, beam, nbest, attention, prefix, attribution", "/alternatives": "text, prefix, k"}
 log = logging.getLogger("s2s.serve")
 
 
@@ -31,6 +39,8 @@ def request_model() -> type:
         beam: Optional[int] = Field(default=None, ge=1)
         nbest: int = Field(default=1, ge=1)
         attention: bool = False
+        prefix: Optional[str] = None  # every translation starts with these words; the search goes on from there
+        attribution: Optional[Literal["grad", "ig", "occlusion"]] = None
 
     return TranslateRequest
 
@@ -59,13 +69,13 @@ def add_error_handlers(app) -> None:
     from starlette.exceptions import HTTPException
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": _one_line(exc.errors())}, status_code=422 if _parsed(exc) else 400)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": _one_line(exc.errors(), request.url.path)}, status_code=422 if _parsed(exc) else 400)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         where = f"{request.method} {request.url.path}"
-        reason = {404: f"no such page: {where} (POST /translate, GET /health, GET /)",
+        reason = {404: f"no such page: {where} (POST /translate, POST /alternatives, GET /health, GET /)",
                   405: f"method not allowed: {where}"}.get(exc.status_code, str(exc.detail))
         return JSONResponse({"error": reason}, status_code=exc.status_code, headers=exc.headers)
 
@@ -91,9 +101,17 @@ def add_translate(app, translator, batcher: Batcher, settings: ServeSettings) ->
         beam = request.beam or translator.config.decode.beam_size
         limits = check_limits(request.texts, beam, request.nbest, settings)
         tokens, work, refusal = checked(translator, settings, request.texts, beam, request.nbest, request.attention, limits)
+        prefix, refusal = (None, refusal) if refusal else checked_prefix(translator, settings, request.prefix)
+        refusal = refusal or attribution_missing(request.attribution)
         if refusal:
             return refusal
-        parts = await decoded(batcher, Job(request.texts, tokens, work, beam, request.nbest, request.attention))
+        # The forced words are decoded too; an attribution reads each hypothesis again.
+        work = [attributed_work(text_work(len(t) + len(prefix), beam, request.nbest, request.attention), t,
+                                request.attribution, request.nbest) for t in tokens]
+        if check_work(work, beam, request.nbest, settings):
+            return error(422, check_work(work, beam, request.nbest, settings))
+        parts = await decoded(batcher, Job(request.texts, tokens, work, beam, request.nbest, request.attention,
+                                           prefix=prefix, attribution=request.attribution))
         if isinstance(parts, Response):
             return parts
         return Response('{"translations":[' + ",".join(parts) + "]}", media_type="application/json")
@@ -116,34 +134,6 @@ def add_health(app, translator, batcher: Batcher, settings: ServeSettings, run_n
             "requests": batcher.requests, "batches": batcher.batches, "sentences": batcher.sentences,
             "waiting": batcher.waiting(),
         }
-
-
-def add_explorer(app, translator, batcher: Batcher, settings: ServeSettings, run_name: str) -> None:
-    """``GET /``: the attention explorer, live: type a sentence, see its attention (decoded in turn, within the limits)."""
-    from fastapi import Query
-    from fastapi.responses import HTMLResponse, Response
-
-    page = {200: {"description": "the explorer's page", "content": {"text/html": {"schema": {"type": "string"}}}}}
-
-    @app.get("/", response_class=Response, responses={**page, **error_responses(400, 408, 413, 422, 500, 503)})
-    async def explorer(text: str = Query(default=EXPLORER_TEXT)) -> Response:
-        text = text if text.strip() else EXPLORER_TEXT
-        decode = translator.config.decode
-        tokens, work, refusal = checked(translator, settings, [text], decode.beam_size, decode.n_best, True,
-                                        check_sizes([text], settings), name="text")
-        if refusal:
-            return refusal
-        parts = await decoded(batcher, Job([text], tokens, work, decode.beam_size, decode.n_best, True,
-                                           page=lambda: explorer_page(translator, run_name, text)))
-        return parts if isinstance(parts, Response) else HTMLResponse(parts[0])
-
-
-def explorer_page(translator, run_name: str, text: str) -> str:
-    """The explorer's page for one sentence (in the batcher's worker thread)."""
-    from seq2seq_cli.viz.explorer import Run, translations_document
-    from seq2seq_cli.viz.page import render_page
-
-    return render_page(translations_document([Run(run_name, translator)], [text]), ask=text)
 
 
 async def decoded(batcher: Batcher, job: Job):
@@ -179,6 +169,39 @@ def checked(translator, settings: ServeSettings, texts: list[str], beam: int, nb
     return tokens, work, error(422, _named(problem, name)) if problem else None
 
 
+def checked_prefix(translator, settings: ServeSettings, prefix: Optional[str], name: str = "prefix") -> tuple[list[int], Any]:
+    """The forced prefix as target ids ([] for none or blank), or the refusal: 400 for text that is not
+    Unicode, 422 for one too long or with a word the search cannot force (``<eos>``, one it does not know)."""
+    if prefix is None or not prefix.strip():
+        return [], None
+    if check_unicode([prefix]):
+        return [], error(400, _named(check_unicode([prefix]), name))
+    if len(prefix) > settings.max_chars:
+        return [], error(422, f"{name}: {len(prefix)} characters, at most {settings.max_chars}")
+    try:
+        ids = translator.prefix_ids(prefix)
+    except S2SError as exc:
+        return [], error(422, str(exc).replace("--prefix", name, 1))
+    unknown = [token for token, i in zip(translator.tgt_tokenizer.tokens(prefix), ids) if i == translator.tgt_vocab.UNK]
+    if unknown:  # forced as <unk>, they would derail the search: the CLI warns, an API refuses
+        return [], error(422, f"{name}: words the model never produces: {', '.join(unknown)}")
+    return ids, None
+
+
+def attribution_missing(method: Optional[str]):
+    """The refusal (422, naming the extra) when attribution is asked for and captum is missing: checked
+    here, alone, a failure in the worker would fail the whole shared batch."""
+    if not method:
+        return None
+    from seq2seq_cli.decoding.attribution import require_captum
+
+    try:
+        require_captum()
+    except S2SError as exc:
+        return error(422, f"attribution: {exc}")
+    return None
+
+
 def check_texts(translator, texts: list[str]) -> tuple[list[list[str]], str]:
     """Each text as the model reads it, and why one cannot be taken ('' if all can): refused here, alone,
     a text would fail its neighbours in a shared batch."""
@@ -201,7 +224,7 @@ def _parsed(exc) -> bool:
     return not any(error.get("type") == "json_invalid" for error in exc.errors())
 
 
-def _one_line(errors: list[dict]) -> str:
+def _one_line(errors: list[dict], path: str = "/translate") -> str:
     """Pydantic's error list as one line: ``texts.1: Input should be a valid string``."""
     first = errors[0] if errors else {}
     where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first.get("loc", ()) if part != "body")
@@ -210,6 +233,6 @@ def _one_line(errors: list[dict]) -> str:
     if first.get("type") == "json_invalid":
         return f"body is not valid JSON ({first.get('ctx', {}).get('error', message)})"
     if first.get("type") == "extra_forbidden":
-        return f"{where}: unknown field (fields: texts, beam, nbest, attention)"
+        return f"{where}: unknown field (fields: {FIELDS.get(path, FIELDS['/translate'])})"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{where}: {message}{more}"

@@ -76,6 +76,18 @@ def text_work(tokens: int, beam: int, nbest: int, attention: bool) -> int:
     return tokens * (beam + nbest * (2 if attention else 1))
 
 
+ATTRIBUTION_PASSES = {"grad": 2, "ig": 32}  # forward and backward passes per row; occlusion: one per source token
+
+
+def attributed_work(work: int, tokens: list[str], method: str | None, nbest: int = 1) -> int:
+    """A text's work with its attribution, when asked for: each hypothesis is read again once per output
+    word (about as many as the source's tokens), over source and output, once per pass of the method."""
+    if not method:
+        return work
+    rows = len(tokens)
+    return work + nbest * rows * 2 * rows * ATTRIBUTION_PASSES.get(method, rows)
+
+
 def check_work(work: list[int], beam: int, nbest: int, settings: ServeSettings) -> str:
     """The reason a request asks for more decoding than one request may, or ''."""
     total = sum(work)

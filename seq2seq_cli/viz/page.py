@@ -25,19 +25,23 @@ ASSETS = "page_assets"
 _SLOT = re.compile(r"\{\{(title|csp|css|script|document|form)\}\}")
 
 
-def render_page(document: dict, ask: str | None = None) -> str:
+def render_page(document: dict, ask: str | None = None, poke: dict | None = None) -> str:
     """The whole HTML text of the explorer for ``document``; with ``ask`` (``s2s serve``), a form above it
-    that sends another sentence to the same address (the text box holding ``ask``)."""
+    that sends another sentence to the same address (the text box holding ``ask``), and poke.js, which
+    asks that server for the alternatives to an output word (``poke``: its data, serve/poke.py's)."""
     if document.get("format") != FORMAT:
         raise ValueError(f"expected a {FORMAT} document, got format {document.get('format')!r}")
     css, script = _asset("explorer.css"), _asset("explorer.js")
+    if ask is not None:  # one style and one script element each: the CSP hashes what they hold
+        css, script = css + "\n" + _asset("poke.css"), script + "\n" + _asset("poke.js")
+    form = _ask_form(ask, poke or {}) if ask is not None else ""
     slots = {
         "title": html.escape(str(document.get("title") or "Attention explorer")),
         "csp": _content_security_policy(css, script, form=ask is not None),
         "css": css,
         "script": script,
         "document": document_json(document),
-        "form": _ask_form(ask) if ask is not None else "",
+        "form": form,
     }
     # One pass, so text inserted into one slot is never read as another slot.
     return _SLOT.sub(lambda match: slots[match.group(1)], _asset("explorer.html"))
@@ -82,18 +86,24 @@ def _asset(name: str) -> str:
 
 def _content_security_policy(css: str, script: str, form: bool = False) -> str:
     """No fetches of any kind; only the page's own stylesheet and script may apply; a served page's
-    form may send a sentence back to the server it came from, and nowhere else."""
+    form, and its script (the alternatives to a word), may reach the server it came from, and nowhere else."""
     action = "'self'" if form else "'none'"
+    connect = "; connect-src 'self'" if form else ""
     return (f"default-src 'none'; style-src '{_sha256(css)}'; script-src '{_sha256(script)}'; base-uri 'none'; "
-            f"form-action {action}")
+            f"form-action {action}{connect}")
 
 
-def _ask_form(text: str) -> str:
-    """The served explorer's text box: a plain GET form, so it works under the page's CSP without a fetch."""
+def _ask_form(text: str, poke: dict) -> str:
+    """The served explorer's text box: a plain GET form, so it works under the page's CSP without a fetch;
+    then poke.js's data (JSON, never run) and the place it shows the alternatives."""
     value = html.escape(text, quote=True)
+    method = poke.get("attribution")
+    keep = f'<input type="hidden" name="attribution" value="{html.escape(method, quote=True)}"> ' if method else ""
     return (f'<form class="ask" method="get" action="/"><label for="ask-text">Sentence</label> '
-            f'<input id="ask-text" name="text" value="{value}" size="60" autofocus> '
-            '<button type="submit">Translate</button></form>')
+            f'<input id="ask-text" name="text" value="{value}" size="60" autofocus> {keep}'
+            '<button type="submit">Translate</button></form>'
+            f'<script id="s2s-poke" type="application/json">{document_json(poke)}</script>'
+            '<div id="poke" class="poke" data-testid="poke"></div>')
 
 
 def _sha256(text: str) -> str:
