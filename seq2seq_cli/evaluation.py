@@ -1,4 +1,4 @@
-"""Scoring a run: sacreBLEU and chrF on detokenised output, exact match, and attention against gold alignments.
+"""Scoring a run: sacreBLEU and chrF on detokenised output, exact match, and attention (or attribution) against gold alignments.
 
 BLEU and chrF come from sacrebleu, so scores are comparable with published ones and carry
 their signature; they are computed on detokenised hypotheses against the raw references.
@@ -17,8 +17,9 @@ from seq2seq_cli.config import ParallelFiles
 from seq2seq_cli.data.alignments import Alignment, hard_alignment, read_alignments
 from seq2seq_cli.data.corpora import Pair, read_pairs, read_parallel
 from seq2seq_cli.data.tokenizers import merge_attention
-from seq2seq_cli.decoding.translator import Translator
-from seq2seq_cli.errors import DataError
+from seq2seq_cli.decoding.attribution import Attribution, Attributor, check_method, require_captum
+from seq2seq_cli.decoding.translator import ReferenceReading, Translator
+from seq2seq_cli.errors import DataError, S2SError
 
 
 @dataclass
@@ -38,6 +39,9 @@ class EvaluationReport:
     wmt_signature: str = ""
     alignment_agreement: float | None = None  # share of target words whose top-attended source word is gold
     aer: float | None = None  # alignment error rate of the top-attended links
+    # --align/--attribution: {"attention": {"aer", "agreement_with_gold"}, "<method>": {...},
+    # "top_word_agreement": share of target words whose top source word is the same for both, "ig_delta"}
+    alignment: dict | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -129,11 +133,18 @@ def _source_tokens(translator: Translator, pair: Pair, where: str | Path) -> lis
 
 
 def evaluate(
-    translator: Translator, data: str | Path | ParallelFiles, alignments: str | Path | None = None, lang: str | None = None
+    translator: Translator, data: str | Path | ParallelFiles, alignments: str | Path | None = None, lang: str | None = None,
+    *, attribution: str | None = None, ig_steps: int = 32, limit: int | None = None,
 ) -> tuple[EvaluationReport, list[str]]:
     """Translate a test set's sources, score them against its references; also alignments when given.
-    ``lang``: the references' language for the WMT-recipe BLEU (default: data.target_lang, else en)."""
+    ``lang``: the references' language for the WMT-recipe BLEU (default: data.target_lang, else en).
+    ``attribution``: also read alignments from that attribution method (attribution.py), beside attention's.
+    ``limit``: score only the first N pairs, every figure alike (BLEU too), so they describe one set."""
+    if attribution is not None:
+        check_method(attribution)
+        require_captum()  # before any decoding: a missing extra is one line, not a late traceback
     pairs = read_test_pairs(translator, data)
+    total, pairs = len(pairs), _first(pairs, limit)
     sources, references = [p.source for p in pairs], [p.target for p in pairs]
     where = data.source if isinstance(data, ParallelFiles) else data
     tokenised = [_source_tokens(translator, pair, where) for pair in pairs]
@@ -157,9 +168,66 @@ def evaluate(
     wmt = wmt_bleu(hypotheses, references, lang or translator.config.data.target_lang or "en")
     if wmt is not None:
         report.wmt_bleu, report.wmt_signature = round(wmt[0], 2), wmt[1]
-    if alignments is not None:
-        gold = read_alignments(alignments, len(pairs))
-        attention = [word_attention(translator, pair, r.attention, where) for pair, r in zip(pairs, readings)]
-        agreement, aer = alignment_scores(attention, gold)
-        report.alignment_agreement, report.aer = round(agreement, 4), round(aer, 4)
+    if alignments is not None or attribution is not None:
+        gold = read_alignments(alignments, total)[: len(pairs)] if alignments is not None else None
+        report.alignment = alignment_report(translator, pairs, readings, where, gold, attribution, ig_steps)
+        if gold is not None:
+            scores = report.alignment["attention"]
+            report.alignment_agreement, report.aer = scores["agreement_with_gold"], scores["aer"]
     return report, hypotheses
+
+
+def _first(pairs: list[Pair], limit: int | None) -> list[Pair]:
+    """The first ``limit`` pairs; a limit that leaves the whole set is an error, as it would do nothing."""
+    if limit is None:
+        return pairs
+    if limit < 1 or limit >= len(pairs):
+        raise S2SError(f"--limit {limit}: the test set has {len(pairs)} pairs; give 1 to {len(pairs) - 1}, or no --limit")
+    return pairs[:limit]
+
+
+def alignment_report(
+    translator: Translator, pairs: Sequence[Pair], readings: Sequence[ReferenceReading], where: str | Path,
+    gold: Sequence[Alignment] | None, method: str | None, steps: int = 32,
+) -> dict:
+    """Word alignment read from attention and, with ``method``, from |attribution|: each target word linked to
+    its top source word. Against gold: agreement and AER per reader; always: how often the two readers agree."""
+    attention = [word_attention(translator, pair, r.attention, where) for pair, r in zip(pairs, readings)]
+    result: dict = {}
+    if gold is not None:
+        result["attention"] = _scored(attention, gold)
+    if method is None:
+        return result
+    attributions = attribute_references(translator, pairs, method, steps)
+    words = [word_attention(translator, pair, a.scores.abs(), where) for pair, a in zip(pairs, attributions)]
+    if gold is not None:
+        result[method] = _scored(words, gold)
+    result["top_word_agreement"] = round(top_word_agreement(attention, words), 4)
+    if method == "ig":
+        result["ig_delta"] = float(f"{max((a.delta or 0.0 for a in attributions), default=0.0):.3g}")
+    return result
+
+
+def _scored(weights: Sequence[torch.Tensor], gold: Sequence[Alignment]) -> dict:
+    agreement, aer = alignment_scores(weights, gold)
+    return {"aer": round(aer, 4), "agreement_with_gold": round(agreement, 4)}
+
+
+def attribute_references(translator: Translator, pairs: Sequence[Pair], method: str, steps: int = 32) -> list[Attribution]:
+    """Each reference attributed to its source, teacher-forced as ``read_references`` reads it (gold links
+    describe the reference, not the model's own translation); one row per reference token, no ``<eos>``."""
+    attributor = Attributor(translator.model, method, steps)
+    encode_source, encode_target = translator.src_vocab.encode, translator.tgt_vocab.encode
+    return [
+        attributor.attribute(encode_source(translator.tokens(p.source)), encode_target(translator.tgt_tokenizer.tokens(p.target)))
+        for p in pairs
+    ]
+
+
+def top_word_agreement(first: Sequence[torch.Tensor], second: Sequence[torch.Tensor]) -> float:
+    """Share of target words (rows, over all sentences) whose top source word is the same in both matrices."""
+    same = total = 0
+    for a, b in zip(first, second):
+        same += int((a.argmax(dim=1) == b.argmax(dim=1)).sum()) if len(a) else 0
+        total += len(a)
+    return same / total if total else 0.0

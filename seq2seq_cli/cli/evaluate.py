@@ -1,4 +1,4 @@
-"""``s2s evaluate``: a run scored on a test set (sacreBLEU, chrF, exact match, speed; attention against gold links)."""
+"""``s2s evaluate``: a run scored on a test set (sacreBLEU, chrF, exact match, speed; attention, attribution vs gold links)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 from seq2seq_cli.cli.app import app
 from seq2seq_cli.cli.common import pick_run, stdout, user_errors, warn, with_decoding, with_engine, write_lines
 from seq2seq_cli.cli.options import (
+    AttributionOption,
     BatchSizeOption,
     BeamOption,
     CheckpointOption,
@@ -17,7 +18,9 @@ from seq2seq_cli.cli.options import (
     DeviceOption,
     Engine,
     EngineOption,
+    IgStepsOption,
     LengthPenaltyOption,
+    Method,
     RunOption,
     RunsDirOption,
 )
@@ -43,6 +46,12 @@ LangOption = Annotated[
                  "[default: the run's data.target_lang, else en]"),
 ]
 
+LimitOption = Annotated[
+    Optional[int],
+    typer.Option("--limit", min=1, help="Score only the test set's first N pairs: every figure (BLEU too), "
+                 "written as <data name>.firstN.* so the whole set's scores stay."),
+]
+
 
 @app.command()
 def evaluate(
@@ -50,6 +59,9 @@ def evaluate(
     src: SourceOption = None,
     ref: ReferenceOption = None,
     align: GoldOption = None,
+    attribution: AttributionOption = None,
+    ig_steps: IgStepsOption = None,
+    limit: LimitOption = None,
     beam: BeamOption = None,
     length_penalty: LengthPenaltyOption = None,
     output_file: HypothesesOption = None,
@@ -62,26 +74,41 @@ def evaluate(
     batch_size: BatchSizeOption = 64,
     as_json: JsonOption = False,
 ) -> None:
-    """Score a run on a test set: sacreBLEU, chrF, exact match, speed; attention vs gold alignments."""
+    """Score a run on a test set: sacreBLEU, chrF, exact match, speed; attention vs gold alignments.
+
+    With [bold]--attribution[/], also the alignment read from attribution (each reference word to its top source
+    word): its AER beside attention's with --align, and how often the two pick the same source word."""
     with user_errors():
         import json
 
         from seq2seq_cli.decoding.translator import Translator
         from seq2seq_cli.evaluation import evaluate as score
 
+        steps = _ig_steps(attribution, ig_steps)
         test_set, stem = _test_set(data, src, ref)
+        stem = stem if limit is None else f"{stem}.first{limit}"  # a part's scores never overwrite the whole set's
         run_dir = pick_run(run, runs_dir)
         translator = Translator.from_run(run_dir, checkpoint, device.value).with_batch_size(batch_size)
         translator = with_engine(with_decoding(translator, beam, length_penalty), run_dir, engine.value, checkpoint)
-        report, hypotheses = score(translator, test_set, align, lang)
+        method = attribution.value if attribution is not None else None
+        report, hypotheses = score(translator, test_set, align, lang, attribution=method, ig_steps=steps, limit=limit)
         report.decode["engine"] = engine.value
+        if attribution is not None and align is None:
+            warn("--attribution without --align: no gold links, so no AER; only how often attribution and attention agree")
         name = stem if engine is Engine.torch else f"{stem}.{engine.value}"  # one engine's scores never overwrite another's
         output_file = output_file or run_dir / f"{name}.hyp.txt"
         write_lines(hypotheses, output_file)
         write_lines([json.dumps(report.as_dict(), indent=2)], run_dir / f"{name}.eval.json")
         if as_json:
             return write_lines([json.dumps({**report.as_dict(), "hypotheses_file": str(output_file)})], None)
-        _print_report(report, data or src, output_file)
+        _print_report(report, data or src, output_file, method)
+
+
+def _ig_steps(method: Optional[Method], steps: Optional[int]) -> int:
+    """Integrated gradients' steps; --ig-steps with another method (or none) would do nothing: an error."""
+    if steps is not None and method is not Method.ig:
+        raise S2SError("--ig-steps sets integrated gradients' path: it needs --attribution ig")
+    return steps or 32
 
 
 def _test_set(data: Optional[Path], src: Optional[Path], ref: Optional[Path]):
@@ -97,7 +124,7 @@ def _test_set(data: Optional[Path], src: Optional[Path], ref: Optional[Path]):
     return ParallelFiles(str(src), str(ref)), Path(src.name.removesuffix(".gz")).stem
 
 
-def _print_report(report, data: Path, hypotheses_file: Path) -> None:
+def _print_report(report, data: Path, hypotheses_file: Path, method: Optional[str]) -> None:
     from rich.table import Table
 
     from seq2seq_cli.evaluation import WMT_INSTALL
@@ -117,7 +144,30 @@ def _print_report(report, data: Path, hypotheses_file: Path) -> None:
         table.add_row("alignment error rate (AER)", f"{100 * report.aer:.1f}%")
     console = stdout()
     console.print(table)
+    if method is not None:
+        console.print(_alignment_table(report.alignment, method))
     console.print(f"BLEU signature: {report.bleu_signature}\nchrF signature: {report.chrf_signature}")
     if report.wmt_signature:
         console.print(f"WMT-recipe BLEU signature: {report.wmt_signature}")
     console.print(f"hypotheses: {hypotheses_file}")
+
+
+def _alignment_table(alignment: dict, method: str):
+    """One row per reader of the alignment (attention, then the attribution method), named."""
+    from rich.table import Table
+
+    from seq2seq_cli.viz.explained import METHOD_NAMES
+
+    table = Table(title="word alignment: each reference word linked to its top source word")
+    table.add_column("read from", no_wrap=True)
+    for column in ("top word is gold", "AER", "top word = attention's"):
+        table.add_column(column, justify="right")
+    same = f"{100 * alignment['top_word_agreement']:.1f}%"
+    for label, gold, agreement in (("attention", alignment.get("attention"), ""),
+                                   (f"attribution: {METHOD_NAMES[method]}", alignment.get(method), same)):
+        cells = [f"{100 * gold['agreement_with_gold']:.1f}%", f"{100 * gold['aer']:.1f}%"] if gold else ["-", "-"]
+        table.add_row(label, *cells, agreement)
+    if "ig_delta" in alignment:
+        delta = alignment["ig_delta"]
+        table.caption = f"integrated gradients: largest convergence delta {delta:.2g} (0: exact; more --ig-steps, smaller)"
+    return table

@@ -68,7 +68,7 @@ PrefixOption = Annotated[
 AttributionOption = Annotated[
     Optional[Method],
     typer.Option("--attribution", help="Also attribute each output word to the source words: gradient x input, "
-                 "integrated gradients or occlusion (needs captum: pip install \"seq2seq-cli[explain]\")."),
+                 "integrated gradients or occlusion (needs captum: pip install \"seq2seq-cli\\[explain]\")."),
 ]
 IgStepsOption = Annotated[
     Optional[int], typer.Option("--ig-steps", min=1, help="--attribution ig: steps along the path. [default: 32]")
