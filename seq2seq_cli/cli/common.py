@@ -119,6 +119,24 @@ def with_decoding(translator, beam: Optional[int], length_penalty: Optional[floa
     return translator
 
 
+def open_translator(run: Optional[str], runs_dir: Path, checkpoint: str, device: str, ensemble: Optional[list[str]]):
+    """The translator a command decodes with and the run folder its outputs go to: one run, or with
+    ``--ensemble`` several averaged through the one search (their outputs go to the first member's folder)."""
+    from seq2seq_cli.decoding.translator import Translator
+
+    if not ensemble:
+        run_dir = pick_run(run, runs_dir)
+        return Translator.from_run(run_dir, checkpoint, device), run_dir
+    if run is not None:
+        raise S2SError("--ensemble names every model: drop --run (or give it as one more --ensemble)")
+    if checkpoint != "best.pt":  # the option's default
+        raise S2SError("--ensemble names each member's checkpoint (RUN:CHECKPOINT): drop --checkpoint")
+    from seq2seq_cli.decoding.ensemble import Member, load_ensemble
+
+    members = [Member.parse(spec, runs_dir) for spec in ensemble]
+    return load_ensemble(members, device), members[0].run_dir
+
+
 def with_prefix(translator, prefix: Optional[str]):
     """The translator forcing ``--prefix``; prefix words the target vocabulary lacks are a warning (they are
     forced as ``<unk>``)."""
@@ -131,10 +149,12 @@ def with_prefix(translator, prefix: Optional[str]):
     return translator
 
 
-def with_engine(translator, run_dir: Path, engine: str, checkpoint: str):
+def with_engine(translator, run_dir: Path, engine: str, checkpoint: str, ensemble: Optional[list[str]] = None):
     """The translator unchanged for torch; for onnx / onnx-int8 its search runs the run's exported graphs."""
     if engine == "torch":
         return translator
+    if ensemble:
+        raise S2SError(f"--engine {engine} runs one exported model: an --ensemble decodes with torch")
     from seq2seq_cli.decoding.export import with_engine as onnx_engine
 
     return onnx_engine(translator, run_dir, engine, checkpoint)

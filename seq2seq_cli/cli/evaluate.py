@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from seq2seq_cli.cli.app import app
-from seq2seq_cli.cli.common import pick_run, stdout, user_errors, warn, with_decoding, with_engine, write_lines
+from seq2seq_cli.cli.common import open_translator, stdout, user_errors, warn, with_decoding, with_engine, write_lines
 from seq2seq_cli.cli.options import (
     AttributionOption,
     BatchSizeOption,
@@ -18,6 +18,7 @@ from seq2seq_cli.cli.options import (
     DeviceOption,
     Engine,
     EngineOption,
+    EnsembleOption,
     IgStepsOption,
     LengthPenaltyOption,
     Method,
@@ -73,6 +74,7 @@ def evaluate(
     device: DeviceOption = Device.cpu,
     batch_size: BatchSizeOption = 64,
     as_json: JsonOption = False,
+    ensemble: EnsembleOption = None,
 ) -> None:
     """Score a run on a test set: sacreBLEU, chrF, exact match, speed; attention vs gold alignments.
 
@@ -81,27 +83,34 @@ def evaluate(
     with user_errors():
         import json
 
-        from seq2seq_cli.decoding.translator import Translator
         from seq2seq_cli.evaluation import evaluate as score
 
         steps = _ig_steps(attribution, ig_steps)
         test_set, stem = _test_set(data, src, ref)
         stem = stem if limit is None else f"{stem}.first{limit}"  # a part's scores never overwrite the whole set's
-        run_dir = pick_run(run, runs_dir)
-        translator = Translator.from_run(run_dir, checkpoint, device.value).with_batch_size(batch_size)
-        translator = with_engine(with_decoding(translator, beam, length_penalty), run_dir, engine.value, checkpoint)
+        translator, run_dir = open_translator(run, runs_dir, checkpoint, device.value, ensemble)
+        translator = with_decoding(translator.with_batch_size(batch_size), beam, length_penalty)
+        translator = with_engine(translator, run_dir, engine.value, checkpoint, ensemble)
         method = attribution.value if attribution is not None else None
         report, hypotheses = score(translator, test_set, align, lang, attribution=method, ig_steps=steps, limit=limit)
         report.decode["engine"] = engine.value
-        if attribution is not None and align is None:
-            warn("--attribution without --align: no gold links, so no AER; only how often attribution and attention agree")
+        _warn_about_partial_figures(ensemble, attribution, align)
         name = stem if engine is Engine.torch else f"{stem}.{engine.value}"  # one engine's scores never overwrite another's
+        name = f"{name}.ensemble{len(ensemble)}" if ensemble else name
         output_file = output_file or run_dir / f"{name}.hyp.txt"
         write_lines(hypotheses, output_file)
         write_lines([json.dumps(report.as_dict(), indent=2)], run_dir / f"{name}.eval.json")
         if as_json:
             return write_lines([json.dumps({**report.as_dict(), "hypotheses_file": str(output_file)})], None)
         _print_report(report, data or src, output_file, method)
+
+
+def _warn_about_partial_figures(ensemble: Optional[list[str]], attribution: Optional[Method], align: Optional[Path]) -> None:
+    """Figures that cover less than the command line suggests, each in one line."""
+    if ensemble and len(ensemble) > 1:
+        warn("--ensemble: BLEU and chrF score the ensemble; token accuracy, --align and --attribution read its first member")
+    if attribution is not None and align is None:
+        warn("--attribution without --align: no gold links, so no AER; only how often attribution and attention agree")
 
 
 def _ig_steps(method: Optional[Method], steps: Optional[int]) -> int:

@@ -61,6 +61,11 @@ EngineOption = Annotated[
 ]
 DeviceOption = Annotated[Device, typer.Option("--device", help="Where the model runs (auto: CUDA, then MPS, then the CPU).")]
 BatchSizeOption = Annotated[int, typer.Option("--batch-size", min=1, help="Sentences decoded together.")]
+EnsembleOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--ensemble", help="Decode with several models at once, their log-probabilities averaged at every step: "
+                 "repeat it, RUN or RUN:CHECKPOINT (runs/x:average-last10.pt). They must share the target vocabulary."),
+]
 PrefixOption = Annotated[
     Optional[str],
     typer.Option("--prefix", help="Force the translation to start with these words; the search goes on from there."),

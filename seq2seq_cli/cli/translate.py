@@ -10,7 +10,16 @@ from typing import Annotated, NamedTuple, Optional
 import typer
 
 from seq2seq_cli.cli.app import app
-from seq2seq_cli.cli.common import pick_run, stderr, user_errors, warn, with_decoding, with_engine, with_prefix, write_lines
+from seq2seq_cli.cli.common import (
+    open_translator,
+    stderr,
+    user_errors,
+    warn,
+    with_decoding,
+    with_engine,
+    with_prefix,
+    write_lines,
+)
 from seq2seq_cli.cli.options import (
     BatchSizeOption,
     BeamOption,
@@ -19,6 +28,7 @@ from seq2seq_cli.cli.options import (
     DeviceOption,
     Engine,
     EngineOption,
+    EnsembleOption,
     LengthPenaltyOption,
     PrefixOption,
     RunOption,
@@ -103,19 +113,17 @@ def translate(
     device: DeviceOption = Device.cpu,
     batch_size: BatchSizeOption = 64,
     prefix: PrefixOption = None,
+    ensemble: EnsembleOption = None,
 ) -> None:
     """Translate a sentence, a file of any size, stdin (piped, or [bold]-[/]: answered as lines arrive), or at a prompt."""
     with user_errors():
-        from seq2seq_cli.decoding.translator import Translator
-
         interactive = _check_inputs(text, input_file, interactive, attend)
         one = interactive or (text is not None and text != "-")  # a sentence: too long is an error unless told
         if resume and (one or output_file is None):
             raise S2SError("--resume finishes a translation of --input FILE (or stdin) into --output FILE: give them")
-        run_dir = pick_run(run, runs_dir)
-        translator = Translator.from_run(run_dir, checkpoint, device.value).with_batch_size(batch_size)
-        translator = with_decoding(translator, beam, length_penalty, n_best=nbest)
-        translator = with_prefix(with_engine(translator, run_dir, engine.value, checkpoint), prefix)
+        translator, run_dir = open_translator(run, runs_dir, checkpoint, device.value, ensemble)
+        translator = with_decoding(translator.with_batch_size(batch_size), beam, length_penalty, n_best=nbest)
+        translator = with_prefix(with_engine(translator, run_dir, engine.value, checkpoint, ensemble), prefix)
         policy, shape = (on_long or (OnLong.fail if one else OnLong.crop)).value, Shape(nbest, as_json, align)
         if interactive:
             from seq2seq_cli.cli.interactive import prompt_loop

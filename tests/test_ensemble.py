@@ -1,0 +1,85 @@
+"""Ensembles (issue 32 part 1): several models averaged through the one search."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seq2seq_cli.decoding.ensemble import Ensemble, Member, load_ensemble
+from seq2seq_cli.decoding.translator import Translator
+from seq2seq_cli.errors import S2SError
+from tests.conftest import SEED_PAIRS, run_cli
+
+SOURCES = [source for source, _ in SEED_PAIRS]
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_an_ensemble_of_one_model_with_itself_translates_as_the_model_alone(seed_run, beam):
+    alone = Translator.from_run(seed_run).with_decoding(beam_size=beam)
+    pair = alone.with_engine(Ensemble([alone.model, alone.model]))
+    for a, b in zip(alone.translate(SOURCES), pair.translate(SOURCES)):
+        assert a.output == b.output
+        assert a.score == pytest.approx(b.score, abs=1e-4)
+        torch.testing.assert_close(a.attention_map(), b.attention_map())
+
+
+def test_an_ensemble_of_one_is_the_model_itself(seed_run):
+    one = load_ensemble([Member(seed_run, "best.pt")])
+    assert [t.text for t in one.translate(SOURCES)] == [t.text for t in Translator.from_run(seed_run).translate(SOURCES)]
+
+
+def test_two_different_models_average_their_log_probabilities(seed_run, transformer_run):
+    gru, transformer = Translator.from_run(seed_run), Translator.from_run(transformer_run)
+    if gru.tgt_vocab.itos != transformer.tgt_vocab.itos or gru.src_vocab.itos != transformer.src_vocab.itos:
+        pytest.skip("the two seed runs built different vocabularies")
+    both = gru.with_engine(Ensemble([gru.model, transformer.model])).with_decoding(beam_size=1)
+    translation = both.translate([SOURCES[0]])[0]
+    src = torch.tensor([gru.src_vocab.encode(translation.source)])
+    ids = translation.ids
+    expected = 0.0
+    for model in (gru.model, transformer.model):
+        with torch.no_grad():
+            memory, state = model.encode(src, torch.tensor([src.size(1)]))
+            logits, _, _ = model.decoder(torch.tensor([[1, *ids[:-1]]]), state, memory)
+            expected += float(torch.log_softmax(logits[0], -1)[torch.arange(len(ids)), torch.tensor(ids)].sum()) / 2
+    assert translation.score == pytest.approx(expected, abs=1e-3)
+    assert translation.attention.shape == (len(ids), len(translation.source))
+
+
+def test_translate_and_evaluate_take_ensembles_through_the_cli(seed_run, tmp_path):
+    member = f"{seed_run}:best.pt"
+    alone = run_cli("translate", "i am a student", "-r", str(seed_run))
+    pair = run_cli("translate", "i am a student", "--ensemble", str(seed_run), "--ensemble", member)
+    assert pair.exit_code == 0, pair.output
+    assert pair.stdout == alone.stdout
+    test = tmp_path / "test.tsv"
+    test.write_text("".join(f"{s}\t{t}\n" for s, t in SEED_PAIRS))
+    scored = run_cli("evaluate", "-d", str(test), "--ensemble", str(seed_run), "--ensemble", member, "--json")
+    assert scored.exit_code == 0, scored.output
+    assert "--ensemble: BLEU and chrF score the ensemble" in scored.output
+    assert (seed_run / "test.ensemble2.eval.json").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--ensemble", "nowhere"], "is not a run folder"),
+    (["--ensemble", "{run}", "-r", "{run}"], "--ensemble names every model: drop --run"),
+    (["--ensemble", "{run}", "--checkpoint", "last.pt"], "drop --checkpoint"),
+    (["--ensemble", "{run}", "--engine", "onnx"], "an --ensemble decodes with torch"),
+])
+def test_ensemble_mistakes_are_one_line_errors(seed_run, tmp_path, args, message):
+    args = [a.replace("{run}", str(seed_run)) for a in args]
+    result = run_cli("translate", "i am a student", "--runs-dir", str(tmp_path), *args)
+    assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+
+
+def test_members_with_different_target_vocabularies_are_refused(seed_run, tmp_path):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(seed_run, other)
+    vocab = other / "vocab.tgt.txt"
+    words = vocab.read_text().splitlines()
+    words[-1], words[-2] = words[-2], words[-1]
+    vocab.write_text("\n".join(words) + "\n")
+    with pytest.raises(S2SError, match="its target vocabulary differs"):
+        load_ensemble([Member(seed_run, "best.pt"), Member(other, "best.pt")])
