@@ -83,3 +83,19 @@ def test_members_with_different_target_vocabularies_are_refused(seed_run, tmp_pa
     vocab.write_text("\n".join(words) + "\n")
     with pytest.raises(S2SError, match="its target vocabulary differs"):
         load_ensemble([Member(seed_run, "best.pt"), Member(other, "best.pt")])
+
+
+def test_alternatives_of_an_ensemble_of_a_model_with_itself_are_the_models(seed_run):
+    from seq2seq_cli.decoding.alternatives import alternatives
+
+    alone = Translator.from_run(seed_run)
+    pair = alone.with_engine(Ensemble([alone.model, alone.model]))
+    source, prefix = alone.tokens("i am a student"), alone.prefix_ids("je")
+    ours, theirs = alternatives(alone, source, prefix, k=4), alternatives(pair, source, prefix, k=4)
+    assert [a.token for a in ours] == [a.token for a in theirs]
+    assert [a.log_prob for a in ours] == pytest.approx([a.log_prob for a in theirs], abs=1e-4)
+
+
+def test_serve_takes_an_ensemble(seed_run, tmp_path):
+    result = run_cli("serve", "--ensemble", str(seed_run), "-r", str(seed_run), "--runs-dir", str(tmp_path))
+    assert result.exit_code != 0 and "--ensemble names every model: drop --run" in result.output

@@ -9,8 +9,16 @@ from typing import Annotated
 import typer
 
 from seq2seq_cli.cli.app import app
-from seq2seq_cli.cli.common import pick_run, renamed, stderr, user_errors, warn
-from seq2seq_cli.cli.options import CheckpointOption, Device, DeviceOption, OldRunArgument, RunOption, RunsDirOption
+from seq2seq_cli.cli.common import open_translator, pick_run, renamed, stderr, user_errors, warn
+from seq2seq_cli.cli.options import (
+    CheckpointOption,
+    Device,
+    DeviceOption,
+    EnsembleOption,
+    OldRunArgument,
+    RunOption,
+    RunsDirOption,
+)
 from seq2seq_cli.serve.settings import ServeSettings
 
 DEFAULTS = ServeSettings()  # every limit's default, kept in one place
@@ -74,6 +82,7 @@ def serve(
     read_timeout: ReadTimeoutOption = DEFAULTS.read_timeout_s,
     keep_alive: KeepAliveOption = DEFAULTS.keep_alive_s,
     device: DeviceOption = Device.cpu,
+    ensemble: EnsembleOption = None,
 ) -> None:
     """Serve a run over HTTP: [bold]POST /translate[/], [bold]GET /health[/], and the live explorer at [bold]/[/]."""
     with user_errors():
@@ -84,10 +93,9 @@ def serve(
         from seq2seq_cli.serve.app import serve as run_server
 
         check_installed()
-        from seq2seq_cli.decoding.translator import Translator
-
-        run_dir = pick_run(run, runs_dir)
-        translator = Translator.from_run(run_dir, checkpoint, device.value)
+        translator, run_dir = open_translator(run, runs_dir, checkpoint, device.value, ensemble)
+        if ensemble and len(ensemble) > 1:
+            warn("--ensemble: translations and alternatives come from the ensemble; attribution reads its first member")
         settings = ServeSettings(
             batch_window_ms=batch_window_ms, max_texts=max_texts, max_chars=max_chars, max_beam=max_beam,
             max_nbest=max_nbest, max_work=max_work, batch_work=batch_work, max_queue=max_queue,

@@ -2,7 +2,8 @@
 
 A learner pokes an output word and sees the words the model weighed there. The model reads the
 source and the forced words before the position (teacher forcing, the same reading the search
-does), and its next-word distribution at that position is ranked: the top ``k`` with their
+does, through the same step seam, so an ensemble answers as one), and its next-word distribution
+at that position is ranked: the top ``k`` with their
 log-probabilities. ``<eos>`` is a real alternative (stop here); padding and ``<sos>`` never are, and
 neither is ``<unk>``: it names no word, so it cannot be forced again as one.
 """
@@ -32,13 +33,13 @@ class Alternative:
 def alternatives(translator: Translator, source: list[str], prefix: list[int], k: int = 5) -> list[Alternative]:
     """The ``k`` likeliest next tokens after ``prefix`` (target ids) for ``source`` (tokens, as
     ``Translator.tokens`` gives them), best first."""
-    model = translator.model
+    engine = translator.engine  # the model, or an ensemble: what the search itself drives
     src, lengths = pad_sources([translator.src_vocab.encode(source)])
     src = src.to(translator.device)
-    memory, state = model.encode(src, lengths)
-    prev = torch.tensor([[Vocab.SOS, *prefix]], device=translator.device)
-    features = model.decoder.features(prev, state, memory, need_weights=False)[0]  # (1, len(prefix) + 1, hidden)
-    log_probs = model.decoder.out.log_probs(features[:, -1]).float()[0]  # (vocab,)
+    memory, state = engine.encode(src, lengths)
+    for word in [Vocab.SOS, *prefix]:  # the step seam, word by word, as search reads a forced prefix
+        log_probs, _, state = engine.decoder.step(torch.tensor([word], device=translator.device), state, memory)
+    log_probs = log_probs.float()[0]  # (vocab,)
     excluded = [Vocab.PAD, Vocab.SOS, Vocab.UNK]
     log_probs[excluded] = float("-inf")
     top = torch.topk(log_probs, max(0, min(k, log_probs.numel() - len(excluded))))
