@@ -60,7 +60,7 @@ class AttentionMap:
 class Model:
     """A trained run, loaded once; translate as often as you like."""
 
-    def __init__(self, run_dir: Path, checkpoint: str | Path = "best.pt"):
+    def __init__(self, run_dir: Path, checkpoint: str | Path | None = None):
         from seq2seq_cli.decoding.translator import Translator
 
         self.run_dir = run_dir
@@ -105,7 +105,7 @@ def _hypothesis(translation, attention: AttentionAs) -> Hypothesis:
     return Hypothesis(translation.text, translation.steps, translation.score, shown, links)
 
 
-def load(run: str | Path, runs_dir: str | Path = "runs", checkpoint: str | Path = "best.pt") -> Model:
+def load(run: str | Path, runs_dir: str | Path = "runs", checkpoint: str | Path | None = None) -> Model:
     """A run folder (or the name of one inside ``runs_dir``), ready to translate; ``checkpoint`` picks other
     weights than the best validation's (``"average-last5.pt"`` from ``s2s average``, or a path)."""
     from seq2seq_cli.runs import find_run

@@ -36,6 +36,7 @@ class RunSummary:
     size_bytes: int
     modified: float  # seconds since the epoch: the newest file in the folder
     state: str  # finished, or unfinished (interrupted, crashed, or still training)
+    checkpoint: str = runs.BEST  # what translate and evaluate read without --checkpoint (runs.default_checkpoint)
 
     def as_dict(self) -> dict:
         return {**asdict(self), "modified": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.modified))}
@@ -67,7 +68,15 @@ def summarise_run(run_dir: Path) -> RunSummary:
         size_bytes=sum(s.st_size for s in stats),
         modified=max((s.st_mtime for s in stats), default=run_dir.stat().st_mtime),
         state="finished" if (runs.read_state(run_dir) or {}).get("finished") else "unfinished",
+        checkpoint=_default_checkpoint(run_dir),
     )
+
+
+def _default_checkpoint(run_dir: Path) -> str:
+    try:
+        return runs.default_checkpoint(run_dir)
+    except RunError:  # a damaged default.json: the table still lists the run, and translate names the problem
+        return "? (default.json)"
 
 
 def describe_model(model) -> str:
@@ -95,11 +104,12 @@ def runs_table(summaries: Sequence[RunSummary], title: str = "", now: float | No
     # no rules between columns, no padding at the edges: fits 80 columns
     table = Table(title=title or None, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for column, justify in (("run", "left"), ("model", "left"), ("steps", "right"), ("best BLEU", "right"),
-                            ("size", "right"), ("when", "right"), ("state", "left")):
+                            ("weights", "left"), ("size", "right"), ("when", "right"), ("state", "left")):
         table.add_column(column, justify=justify)
     for s in summaries:
         table.add_row(
-            s.name, s.model, "-" if s.steps is None else f"{s.steps:,}", _best(s), human_size(s.size_bytes),
+            s.name, s.model, "-" if s.steps is None else f"{s.steps:,}", _best(s), s.checkpoint.removesuffix(".pt"),
+            human_size(s.size_bytes),
             ago(now - s.modified), s.state if s.state == "finished" else f"[yellow]{s.state}[/]",
         )
     return table

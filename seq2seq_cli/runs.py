@@ -31,6 +31,7 @@ PROBES = "probes.jsonl"  # the probe sentences' attention at every validation (`
 CHECKPOINT_FORMAT = 1  # bumped whenever what a checkpoint holds changes incompatibly
 CURVES = "curves.png"
 STATE = "state.json"  # where training stands (step, finished, why it stopped), for tools that should not load last.pt
+DEFAULT = "default.json"  # which checkpoint translate and evaluate read without --checkpoint (``s2s average`` writes it)
 LOCK = ".lock"  # held (flock) by the one process training the run; holds its pid
 _TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.tmp")  # what an atomic write writes before its rename
 
@@ -280,8 +281,29 @@ def read_state(run_dir: Path) -> dict[str, Any] | None:
     return {key: trainer.get(key) for key in STATE_KEYS}
 
 
-def checkpoint_path(run_dir: Path, checkpoint: str | Path = BEST) -> Path:
-    """A checkpoint named inside the run folder (``best.pt``, ``average-last5.pt``) or given as a path."""
+def default_checkpoint(run_dir: Path) -> str:
+    """The run's own choice: what ``default.json`` names (averaged weights that won on validation), else best.pt."""
+    path = run_dir / DEFAULT
+    try:
+        name = json.loads(path.read_text(encoding="utf-8"))["checkpoint"]
+    except FileNotFoundError:
+        return BEST
+    except (OSError, ValueError, KeyError, TypeError):
+        raise RunError(f"{path}: unreadable (expected {{\"checkpoint\": NAME}}); delete it to use {BEST}") from None
+    if not isinstance(name, str) or not (run_dir / name).is_file():
+        raise RunError(f"{path}: names {name!r}, which is not in {run_dir}; delete it to use {BEST}")
+    return name
+
+
+def set_default_checkpoint(run_dir: Path, name: str, why: dict[str, Any]) -> None:
+    """Record ``name`` (a file in the run folder) as the run's default checkpoint, and the scores that chose it."""
+    write_text_atomically(run_dir / DEFAULT, json.dumps({"checkpoint": name, **why}, indent=1) + "\n")
+
+
+def checkpoint_path(run_dir: Path, checkpoint: str | Path | None = None) -> Path:
+    """A checkpoint named inside the run folder (``best.pt``, ``average-last5.pt``) or given as a path;
+    None: the run's default (``default_checkpoint``)."""
+    checkpoint = checkpoint or default_checkpoint(run_dir)
     for candidate in (run_dir / checkpoint, Path(checkpoint)):
         if candidate.is_file():
             return candidate

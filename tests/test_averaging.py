@@ -40,9 +40,10 @@ def test_training_keeps_the_last_n_validations(kept_run):
 
 
 def test_average_last_is_the_mean_of_those_checkpoints(kept_run):
-    result = run_cli("average", "-r", str(kept_run), "--last", "3")
+    result = run_cli("average", "-r", str(kept_run), "--last", "3", "--no-choose")
     assert result.exit_code == 0, result.output
     assert "steps 40, 50, 60" in result.stderr
+    assert not (kept_run / runs.DEFAULT).exists()  # --no-choose: best.pt stays the default
     averaged = weights(kept_run / "average-last3.pt")
     parts = [weights(kept_run / f"step{step}.pt") for step in (40, 50, 60)]
     for key, tensor in averaged.items():
@@ -60,7 +61,7 @@ def test_average_best_takes_the_best_validations_by_the_runs_metric(kept_run):
 
 
 def test_translate_evaluate_and_the_api_use_the_checkpoint_asked_for(kept_run):
-    assert run_cli("average", "-r", str(kept_run), "--last", "3").exit_code == 0
+    assert run_cli("average", "-r", str(kept_run), "--last", "3", "--no-choose").exit_code == 0
     best, averaged = score_with(kept_run), score_with(kept_run, "--checkpoint", "average-last3.pt")
     assert averaged != best  # other weights, another log-probability for the same output
     assert score_with(kept_run, "--checkpoint", str(kept_run / "average-last3.pt")) == averaged  # a path works too
@@ -86,3 +87,44 @@ def test_averaging_mistakes_are_one_line_errors(kept_run):
 
 def test_a_run_without_kept_checkpoints_says_how_to_keep_them(seed_run):
     assert_one_line_error(run_cli("average", "-r", str(seed_run), "--last", "2"), "train.keep_last: 0")
+
+
+def test_average_makes_the_average_the_runs_default_only_when_it_wins_on_validation(kept_run):
+    result = run_cli("average", "-r", str(kept_run), "--last", "2")
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stderr.splitlines() if line.startswith("validation BLEU"))
+    scores = {name: float(bleu) for name, bleu in (part.split() for part in line.split(";")[0][16:].split(", "))}
+    assert set(scores) == {"best.pt", "average-last2.pt"}
+    won = scores["average-last2.pt"] > scores["best.pt"]
+    assert (kept_run / runs.DEFAULT).exists() == won
+    assert runs.default_checkpoint(kept_run) == ("average-last2.pt" if won else "best.pt")
+    assert ("now translates with" if won else "keeps best.pt") in line
+    (kept_run / runs.DEFAULT).unlink(missing_ok=True)
+
+
+def test_translate_evaluate_and_runs_use_the_runs_default_checkpoint(kept_run):
+    best = weights(kept_run / "best.pt")["decoder.out.weight"]
+    other = next(f"step{s}.pt" for s in (40, 50, 60) if not torch.equal(weights(kept_run / f"step{s}.pt")["decoder.out.weight"], best))
+    runs.set_default_checkpoint(kept_run, other, {"chosen_by": "a test"})
+    try:
+        assert score_with(kept_run) == score_with(kept_run, "--checkpoint", other) != score_with(kept_run, "--checkpoint", "best.pt")
+        assert s2s.load(kept_run).translate("i am a student")[0].hypotheses[0].score == pytest.approx(score_with(kept_run), abs=1e-4)
+        listed = run_cli("runs", "--runs-dir", str(kept_run.parent), "--json")
+        assert json.loads(listed.stdout)[0]["checkpoint"] == other
+        table = run_cli("runs", "--runs-dir", str(kept_run.parent))
+        assert other.removesuffix(".pt") in table.stdout and "weights" in table.stdout
+    finally:
+        (kept_run / runs.DEFAULT).unlink()
+    assert score_with(kept_run) == score_with(kept_run, "--checkpoint", "best.pt")
+
+
+def test_a_damaged_default_record_is_a_one_line_error_and_runs_still_lists_the_run(kept_run):
+    (kept_run / runs.DEFAULT).write_text('{"checkpoint": "gone.pt"}')
+    try:
+        assert_one_line_error(run_cli("translate", "--run", str(kept_run), "hi"), "default.json", "gone.pt", "delete it")
+        listed = run_cli("runs", "--runs-dir", str(kept_run.parent), "--json")
+        assert listed.exit_code == 0 and json.loads(listed.stdout)[0]["checkpoint"].startswith("?")
+        (kept_run / runs.DEFAULT).write_text("not json")
+        assert_one_line_error(run_cli("translate", "--run", str(kept_run), "hi"), "default.json: unreadable")
+    finally:
+        (kept_run / runs.DEFAULT).unlink()

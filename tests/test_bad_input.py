@@ -80,9 +80,9 @@ def test_adaptive_softmax_needs_cutoffs_inside_the_vocabulary_and_leaves_no_run_
     assert not any((tmp_path / "runs").iterdir())
 
 
-def test_adaptive_softmax_and_label_smoothing_do_not_combine(tmp_path):
-    result = _train("configs/seed.yaml", tmp_path, "--set", "model.output=adaptive", "--set", "train.label_smoothing=0.1")
-    assert_one_line_error(result, "configs/seed.yaml: train.label_smoothing needs model.output: softmax")
+def test_shared_embeddings_need_a_joint_vocabulary(tmp_path):
+    result = _train("configs/seed.yaml", tmp_path, "--set", "model.share_embeddings=true")
+    assert_one_line_error(result, "configs/seed.yaml: model.share_embeddings needs data.joint_vocab: true")
 
 
 def test_missing_data_file(tmp_path):

@@ -99,3 +99,45 @@ def test_alternatives_of_an_ensemble_of_a_model_with_itself_are_the_models(seed_
 def test_serve_takes_an_ensemble(seed_run, tmp_path):
     result = run_cli("serve", "--ensemble", str(seed_run), "-r", str(seed_run), "--runs-dir", str(tmp_path))
     assert result.exit_code != 0 and "--ensemble names every model: drop --run" in result.output
+
+
+def test_attend_draws_an_ensembles_average_and_on_request_each_model(seed_run, tmp_path, monkeypatch):
+    from seq2seq_cli.viz import plot
+
+    drawn = []
+    monkeypatch.setattr(plot, "_plot_heads", lambda source, output, weights, path, style, title, labels=None:
+                        drawn.append((weights, labels)))
+    picture = tmp_path / "ensemble.png"
+    averaged = run_cli("attend", "i am a student", "--ensemble", str(seed_run), "--ensemble", str(seed_run), "-o", str(picture))
+    assert averaged.exit_code == 0, averaged.output
+    assert picture.is_file() and averaged.stdout.strip() == "je suis etudiant"
+    members = [str(seed_run), f"{seed_run}:best.pt"]
+    per_model = run_cli("attend", "i am a student", *(a for m in members for a in ("--ensemble", m)), "--per-model",
+                        "-o", str(tmp_path / "each.png"), "--text")
+    assert per_model.exit_code == 0, per_model.output
+    weights, labels = drawn[-1]
+    assert labels == members and weights.shape[1] == 2  # (steps, models, source)
+    alone = Translator.from_run(seed_run).with_decoding(beam_size=1).translate(["i am a student"])[0]
+    for model in range(2):
+        torch.testing.assert_close(weights[:, model], alone.attention)  # each model's own map, not the average
+    assert per_model.stdout.count("attention: ") == 2
+
+
+def test_attend_shows_an_ensemble_as_one_column_of_the_explorer(seed_run, tmp_path):
+    page = tmp_path / "page.html"
+    result = run_cli("attend", "i am a student", "--ensemble", str(seed_run), "--ensemble", str(seed_run), "-o", str(page))
+    assert result.exit_code == 0, result.output
+    assert f"ensemble of {seed_run} + {seed_run}" in page.read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--per-model"], "--per-model draws each --ensemble model's attention as a picture or --text tables: not without --ensemble"),
+    (["--ensemble", "{run}", "--per-model", "-o", "{tmp}/x.html"], "not with an .html page"),
+    (["--ensemble", "{run}", "--per-model", "--head", "0"], "not with --layer, --head or --grid"),
+    (["--ensemble", "{run}", "-r", "{run}"], "--ensemble names every model: drop --run"),
+    (["--ensemble", "{run}", "--over-training", "-o", "{tmp}/x.html"], ", --ensemble"),
+])
+def test_attend_ensemble_mistakes_are_one_line_errors(seed_run, tmp_path, args, message):
+    args = [a.replace("{run}", str(seed_run)).replace("{tmp}", str(tmp_path)) for a in args]
+    result = run_cli("attend", "i am a student", "--runs-dir", str(tmp_path), *args)
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output

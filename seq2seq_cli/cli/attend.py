@@ -9,13 +9,24 @@ from typing import Annotated, NamedTuple, Optional
 import typer
 
 from seq2seq_cli.cli.app import app
-from seq2seq_cli.cli.common import input_lines, pick_run, renamed, stderr, stdout, user_errors, warn, with_prefix
+from seq2seq_cli.cli.common import (
+    input_lines,
+    open_translator,
+    pick_run,
+    renamed,
+    stderr,
+    stdout,
+    user_errors,
+    warn,
+    with_prefix,
+)
 from seq2seq_cli.cli.options import (
     DEFAULT_SENTENCE,
     AttributionOption,
     BeamOption,
     Device,
     DeviceOption,
+    EnsembleOption,
     IgStepsOption,
     OldOutOption,
     PrefixOption,
@@ -66,6 +77,9 @@ GoldOption = Annotated[
 OverTrainingOption = Annotated[
     bool, typer.Option("--over-training", help="The run's probe sentences at every validation (.html slider or .gif).")
 ]
+PerModelOption = Annotated[
+    bool, typer.Option("--per-model", help="With --ensemble: each model's attention side by side, not their average.")
+]
 RunsOption = Annotated[
     Optional[list[str]],
     typer.Option("--run", "-r",
@@ -93,6 +107,8 @@ def attend(
     as_json: JsonOption = False,
     prefix: PrefixOption = None,
     run: RunsOption = None,
+    ensemble: EnsembleOption = None,
+    per_model: PerModelOption = False,
     runs_dir: RunsDirOption = Path("runs"),
     device: DeviceOption = Device.cpu,
     old_out: OldOutOption = None,
@@ -105,21 +121,54 @@ def attend(
         if as_json:
             _check_json_options(out, as_text)
         if over_training:
-            _check_over_training_options(kind, text, input_file, as_text, nbest, align, beam, run, explain)
+            _check_over_training_options(kind, text, input_file, as_text, nbest, align, beam, run, explain, bool(ensemble))
             return _attend_over_training(pick_run(run[0] if run else None, runs_dir), out, kind)
         if kind == ".gif":
             raise S2SError(f"{out}: a .gif shows attention over training: add --over-training, or use .png or .html")
-        run_dirs = [pick_run(name, runs_dir) for name in (run or [None])]
+        _check_ensemble_options(run, ensemble, per_model, kind, as_json, (layer, head, grid), explain)
         lines = _attend_lines(text, input_file, align)
         if kind == ".html":
             if style is not None or grid or layer is not None or head is not None:
                 raise S2SError("--style, --layer, --head and --grid choose one picture; the .html page has pickers for them")
-            return _attend_page(run_dirs, lines, out, beam, nbest, pieces, input_file, align, device.value, explain)
-        _check_one_picture(lines, run_dirs, nbest, align, as_text or as_json, out)
+            shown_runs = _page_runs(run, ensemble, runs_dir, device.value, beam_size=beam, n_best=nbest)
+            return _attend_page(shown_runs, lines, out, beam, nbest, pieces, input_file, align, explain)
+        _check_one_picture(lines, len(run or [None]), nbest, align, as_text or as_json, out)
         if explain.method is not None and (grid or style is not None):
             raise S2SError("--attribution draws attention beside attribution: drop --grid and --style")
-        shown = _Picture(style.value if style else "grid", layer, head, grid, pieces)
-        _attend_picture(run_dirs[0], lines, out, (as_text, as_json), shown, beam, device.value, explain)
+        members = _member_names(ensemble) if per_model else None
+        shown = _Picture(style.value if style else "grid", layer, head, grid, pieces, members)
+        translator, _ = open_translator(run[0] if run else None, runs_dir, None, device.value, ensemble, per_model)
+        _attend_picture(translator, lines, out, (as_text, as_json), shown, beam, explain)
+
+
+def _check_ensemble_options(run, ensemble, per_model: bool, kind, as_json: bool, picks: tuple, explain: _Explain) -> None:
+    """--per-model belongs to an --ensemble's picture or tables; the rest of an ensemble reads as one model."""
+    if ensemble and run:
+        raise S2SError("--ensemble names every model: drop --run (--run twice compares runs side by side)")
+    if ensemble and len(ensemble) > 1 and explain.method is not None:
+        warn("--ensemble: the translation comes from the ensemble; attribution reads its first member")
+    if not per_model:
+        return
+    given = [name for name, used in (("without --ensemble", not ensemble), ("with an .html page", kind == ".html"),
+                                     ("with --json", as_json), ("with --attribution", explain.method is not None),
+                                     ("with --layer, --head or --grid", picks != (None, None, False))) if used]
+    if given:
+        raise S2SError(f"--per-model draws each --ensemble model's attention as a picture or --text tables: not {given[0]}")
+
+
+def _member_names(ensemble: list[str]) -> list[str]:
+    return [spec.rstrip("/") for spec in ensemble]
+
+
+def _page_runs(run, ensemble, runs_dir: Path, device: str, **decoding) -> list:
+    """The explorer's columns: each --run, or one column for the --ensemble decoded as one model."""
+    from seq2seq_cli.viz.explorer import Run, run_names
+
+    if ensemble:
+        translator, _ = open_translator(None, runs_dir, None, device, ensemble)
+        return [Run(f"ensemble of {' + '.join(_member_names(ensemble))}", translator.with_decoding(**decoding))]
+    run_dirs = [pick_run(name, runs_dir) for name in (run or [None])]
+    return [Run.load(d, name, device, **decoding) for d, name in zip(run_dirs, run_names(run_dirs))]
 
 
 class _Explain(NamedTuple):
@@ -152,6 +201,7 @@ class _Picture(NamedTuple):
     head: Optional[int]
     grid: bool
     pieces: bool
+    members: Optional[list[str]] = None  # --per-model: the ensemble's models, named as given
 
 
 def _output(out: Optional[Path], as_text: bool) -> tuple[Optional[Path], Optional[str]]:
@@ -164,13 +214,14 @@ def _output(out: Optional[Path], as_text: bool) -> tuple[Optional[Path], Optiona
     return out, out.suffix.lower() if out is not None else None
 
 
-def _check_over_training_options(kind, text, input_file, as_text, nbest, align, beam, run, explain: _Explain) -> None:
+def _check_over_training_options(kind, text, input_file, as_text, nbest, align, beam, run, explain: _Explain,
+                                 ensemble: bool) -> None:
     if kind not in (".html", ".gif"):
         raise S2SError("--over-training writes a page or an animation: give --output FILE.html or --output FILE.gif")
     given = [name for name, used in (("a sentence", text is not None), ("--input", input_file is not None), ("--text", as_text),
                                      ("--nbest", nbest > 1), ("--align", align is not None), ("--beam", beam is not None),
                                      ("a second --run", run is not None and len(run) > 1),
-                                     ("--attribution", explain.method is not None),
+                                     ("--attribution", explain.method is not None), ("--ensemble", ensemble),
                                      ("--prefix", explain.prefix is not None)) if used]
     if given:
         raise S2SError(f"--over-training shows the probe sentences the run kept while it trained: drop {', '.join(given)}")
@@ -192,10 +243,10 @@ def _attend_lines(text: Optional[str], input_file: Optional[Path], align: Option
 
 
 def _check_one_picture(
-    lines: list[str], run_dirs: list[Path], nbest: int, align: Optional[Path], as_text: bool, out: Optional[Path]
+    lines: list[str], runs: int, nbest: int, align: Optional[Path], as_text: bool, out: Optional[Path]
 ) -> None:
     what = "a picture" if not as_text else "--text"
-    if len(run_dirs) > 1:
+    if runs > 1:
         raise S2SError(f"{what} shows one run: compare runs with --output FILE.html")
     if nbest > 1:
         raise S2SError(f"{what} shows the best translation: see the --nbest hypotheses with --output FILE.html")
@@ -205,14 +256,12 @@ def _check_one_picture(
         raise S2SError(f"a picture shows one sentence, not {len(lines)}: use --output FILE.html (or --text alone)")
 
 
-def _attend_picture(run_dir: Path, lines: list[str], out: Optional[Path], prints: tuple[bool, bool], picture: _Picture,
-                    beam: Optional[int], device: str, explain: _Explain) -> None:
+def _attend_picture(translator, lines: list[str], out: Optional[Path], prints: tuple[bool, bool], picture: _Picture,
+                    beam: Optional[int], explain: _Explain) -> None:
     """The best translation of each sentence as a picture (one sentence), coloured tables or JSON records."""
     from seq2seq_cli.decoding.lines import translate_lines
-    from seq2seq_cli.decoding.translator import Translator
 
-    translator = Translator.from_run(run_dir, device=device).with_decoding(beam_size=beam, n_best=1)
-    translator = with_prefix(translator, explain.prefix)
+    translator = with_prefix(translator.with_decoding(beam_size=beam, n_best=1), explain.prefix)
     outputs = translate_lines(translator, lines, warn, len(lines) > 1)
     for line, candidates in zip(lines, outputs):
         translation = candidates[0]
@@ -235,12 +284,14 @@ def _show(line: str, translation, out: Optional[Path], prints: tuple[bool, bool]
         from seq2seq_cli.decoding.lines import json_record
 
         return typer.echo(json.dumps(json_record(line, [shown]), ensure_ascii=False))
+    if picture.members:
+        return _show_members(translation, shown, out, as_text, picture)
     if out is not None and translation.attribution is not None:
         from seq2seq_cli.viz.explained import plot_explained
 
         plot_explained(translation, out, picture.layer, picture.head, picture.pieces)
     elif out is not None:
-        plot_translation(translation, out, *picture)
+        plot_translation(translation, out, picture.style, picture.layer, picture.head, picture.grid, picture.pieces)
     typer.echo(translation.text)
     if as_text:
         weights, title = chosen_map(shown, picture.layer, picture.head)
@@ -252,17 +303,27 @@ def _show(line: str, translation, out: Optional[Path], prints: tuple[bool, bool]
             stdout().print(attribution_table(shown.source, shown.steps, shown.attribution.scores, title))
 
 
-def _attend_page(run_dirs: list[Path], lines: list[str], out: Path, beam: Optional[int], nbest: int, pieces: bool,
-                 input_file: Optional[Path], align: Optional[Path], device: str, explain: _Explain) -> None:
+def _show_members(translation, shown, out: Optional[Path], as_text: bool, picture: _Picture) -> None:
+    """An ensemble's translation with each model's attention: side by side in one picture, a table each with --text."""
+    from seq2seq_cli.viz.plot import attention_table, plot_members
+
+    if out is not None:
+        plot_members(translation, out, picture.members, picture.style, picture.pieces)
+    typer.echo(translation.text)
+    if as_text:
+        for index, name in enumerate(picture.members):
+            stdout().print(attention_table(shown.source, shown.steps, shown.attention[:, 0, index], f"attention: {name}"))
+
+
+def _attend_page(runs_to_show: list, lines: list[str], out: Path, beam: Optional[int], nbest: int, pieces: bool,
+                 input_file: Optional[Path], align: Optional[Path], explain: _Explain) -> None:
     """The interactive explorer: every sentence, every run, the n-best, gold links when given; attribution
     beside attention with --attribution, and each sentence's search tree with --beam N (N > 1)."""
     from seq2seq_cli.data.alignments import read_alignments
     from seq2seq_cli.data.corpora import read_pairs
-    from seq2seq_cli.viz.explorer import Explaining, Run, run_names, translations_document
+    from seq2seq_cli.viz.explorer import Explaining, translations_document
     from seq2seq_cli.viz.page import write_page
 
-    names = run_names(run_dirs)
-    runs_to_show = [Run.load(d, name, device, beam_size=beam, n_best=nbest) for d, name in zip(run_dirs, names)]
     for shown in runs_to_show:
         shown.translator = with_prefix(shown.translator, explain.prefix)
     pairs = gold = None

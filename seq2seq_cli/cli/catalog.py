@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from seq2seq_cli.cli.app import app
-from seq2seq_cli.cli.common import pick_run, renamed, stderr, stdout, user_errors
+from seq2seq_cli.cli.common import pick_run, renamed, stderr, stdout, user_errors, warn
 from seq2seq_cli.cli.options import OldOutOption, OldRunArgument, RunOption, RunsDirOption
 
 
@@ -34,6 +34,10 @@ MetricOption = Annotated[Metric, typer.Option("--metric", help="What to plot (al
 AxisOption = Annotated[Axis, typer.Option("--x", help="Against what: steps, or minutes of training.")]
 LastOption = Annotated[
     Optional[int], typer.Option("--last", help="Average the last N validations' weights (needs train.keep_last >= N).")
+]
+ChooseOption = Annotated[
+    bool, typer.Option("--choose/--no-choose", help="Score the average and the run's default checkpoint on its "
+                       "validation file; the better becomes the default translate and evaluate use.")
 ]
 BestOption = Annotated[
     Optional[int], typer.Option("--best", help="Average the N best validations' weights (needs train.keep_best >= N).")
@@ -96,8 +100,9 @@ def average(
     runs_dir: RunsDirOption = Path("runs"),
     old_run: OldRunArgument = None,
     old_out: OldOutOption = None,
+    choose: ChooseOption = True,
 ) -> None:
-    """Average a run's last or best checkpoints into one; use it with [bold]--checkpoint[/]."""
+    """Average a run's last or best checkpoints into one; when it wins on validation, it becomes the run's default."""
     with user_errors():
         from seq2seq_cli.training.averaging import average_run
 
@@ -105,5 +110,25 @@ def average(
         averaged = average_run(run_dir, last, best, renamed(out, old_out, "--output", "--out"))
         steps = ", ".join(str(step) for step in averaged.steps)
         stderr().print(f"averaged the {averaged.chosen_by} checkpoints (steps {steps}) into {averaged.path}")
-        name = averaged.path.name if averaged.path.parent.resolve() == run_dir.resolve() else str(averaged.path)
-        stderr().print(f"use it: s2s evaluate --run {run_dir} --checkpoint {name} --data TEST.tsv")
+        if choose:
+            _choose_default(run_dir, averaged.path)
+        else:
+            name = averaged.path.name if averaged.path.parent.resolve() == run_dir.resolve() else str(averaged.path)
+            stderr().print(f"use it: s2s evaluate --run {run_dir} --checkpoint {name} --data TEST.tsv")
+
+
+def _choose_default(run_dir: Path, averaged: Path) -> None:
+    """Compare on validation and say which checkpoint the run now translates with; a run that cannot be
+    compared keeps its default, with a warning that says why."""
+    from seq2seq_cli.errors import S2SError
+    from seq2seq_cli.training.averaging import choose_default
+
+    try:
+        choice = choose_default(run_dir, averaged)
+    except S2SError as exc:
+        warn(f"the run's default checkpoint is unchanged: {exc}")
+        return
+    scores = ", ".join(f"{name} {bleu:.2f}" for name, bleu in choice.scores.items())
+    verdict = "now translates with" if choice.changed else "keeps"
+    stderr().print(f"validation BLEU: {scores}; {run_dir} {verdict} {choice.default} (--checkpoint chooses another)",
+                   markup=False)

@@ -119,9 +119,11 @@ def with_decoding(translator, beam: Optional[int], length_penalty: Optional[floa
     return translator
 
 
-def open_translator(run: Optional[str], runs_dir: Path, checkpoint: str, device: str, ensemble: Optional[list[str]]):
+def open_translator(run: Optional[str], runs_dir: Path, checkpoint: Optional[str], device: str, ensemble: Optional[list[str]],
+                    per_model: bool = False):
     """The translator a command decodes with and the run folder its outputs go to: one run, or with
-    ``--ensemble`` several averaged through the one search (their outputs go to the first member's folder)."""
+    ``--ensemble`` several averaged through the one search (their outputs go to the first member's folder);
+    ``per_model``: the ensemble's attention keeps each member's map."""
     from seq2seq_cli.decoding.translator import Translator
 
     if not ensemble:
@@ -129,12 +131,12 @@ def open_translator(run: Optional[str], runs_dir: Path, checkpoint: str, device:
         return Translator.from_run(run_dir, checkpoint, device), run_dir
     if run is not None:
         raise S2SError("--ensemble names every model: drop --run (or give it as one more --ensemble)")
-    if checkpoint != "best.pt":  # the option's default
+    if checkpoint is not None:
         raise S2SError("--ensemble names each member's checkpoint (RUN:CHECKPOINT): drop --checkpoint")
     from seq2seq_cli.decoding.ensemble import Member, load_ensemble
 
     members = [Member.parse(spec, runs_dir) for spec in ensemble]
-    return load_ensemble(members, device), members[0].run_dir
+    return load_ensemble(members, device, per_model), members[0].run_dir
 
 
 def with_prefix(translator, prefix: Optional[str]):
@@ -149,7 +151,7 @@ def with_prefix(translator, prefix: Optional[str]):
     return translator
 
 
-def with_engine(translator, run_dir: Path, engine: str, checkpoint: str, ensemble: Optional[list[str]] = None):
+def with_engine(translator, run_dir: Path, engine: str, checkpoint: Optional[str], ensemble: Optional[list[str]] = None):
     """The translator unchanged for torch; for onnx / onnx-int8 its search runs the run's exported graphs."""
     if engine == "torch":
         return translator

@@ -68,7 +68,7 @@ def evaluate(
     output_file: HypothesesOption = None,
     run: RunOption = None,
     runs_dir: RunsDirOption = Path("runs"),
-    checkpoint: CheckpointOption = "best.pt",
+    checkpoint: CheckpointOption = None,
     lang: LangOption = None,
     engine: EngineOption = Engine.torch,
     device: DeviceOption = Device.cpu,

@@ -45,7 +45,8 @@ RunOption = Annotated[
 ]
 RunsDirOption = Annotated[Path, typer.Option("--runs-dir", help="Where runs live.")]
 CheckpointOption = Annotated[
-    str, typer.Option("--checkpoint", help="Weights: a .pt file in the run folder (average-last5.pt...) or a path.")
+    Optional[str], typer.Option("--checkpoint", help="Weights: a .pt file in the run folder (average-last5.pt...) or a "
+                                "path. [default: the run's default: best.pt, or what s2s average found better]")
 ]
 BeamOption = Annotated[
     Optional[int], typer.Option("--beam", min=1, help="Beam size (1: greedy). [default: the run's decode.beam_size]")

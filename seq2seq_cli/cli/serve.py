@@ -67,7 +67,7 @@ Int8Option = Annotated[
 def serve(
     run: RunOption = None,
     runs_dir: RunsDirOption = Path("runs"),
-    checkpoint: CheckpointOption = "best.pt",
+    checkpoint: CheckpointOption = None,
     host: HostOption = "127.0.0.1",
     port: PortOption = 8000,
     batch_window_ms: BatchWindowOption = DEFAULTS.batch_window_ms,
@@ -111,7 +111,7 @@ def export_run(
     fmt: FormatOption = ExportFormat.onnx,
     int8: Int8Option = False,
     runs_dir: RunsDirOption = Path("runs"),
-    checkpoint: CheckpointOption = "best.pt",
+    checkpoint: CheckpointOption = None,
     old_run: OldRunArgument = None,
 ) -> None:
     """Export a run as ONNX graphs into [bold]<run>/onnx/[/], checked against torch; use them with [bold]--engine onnx[/]."""

@@ -108,7 +108,7 @@ def translate(
     resume: ResumeOption = False,
     run: RunOption = None,
     runs_dir: RunsDirOption = Path("runs"),
-    checkpoint: CheckpointOption = "best.pt",
+    checkpoint: CheckpointOption = None,
     engine: EngineOption = Engine.torch,
     device: DeviceOption = Device.cpu,
     batch_size: BatchSizeOption = 64,

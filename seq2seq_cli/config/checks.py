@@ -33,13 +33,13 @@ def check_combinations(config: Config, source: str) -> None:
     model = config.model
     if (model.type == "transformer" or model.attention == "multihead") and model.hidden_size % model.heads:
         raise ConfigError(f"{source}: model.hidden_size ({model.hidden_size}) must be divisible by model.heads ({model.heads})")
-    if model.type == "gru" and model.output == "adaptive" and config.train.label_smoothing:
-        raise ConfigError(f"{source}: train.label_smoothing needs model.output: softmax (adaptive has no smoothing)")
     if config.data.max_len > config.decode.max_input_len:
         raise ConfigError(
             f"{source}: data.max_len ({config.data.max_len}) is larger than decode.max_input_len "
             f"({config.decode.max_input_len}): validation could not translate the longest sentences it trains on"
         )
+    if model.share_embeddings and not config.data.joint_vocab:
+        raise ConfigError(f"{source}: model.share_embeddings needs data.joint_vocab: true (one table needs one vocabulary)")
     _check_languages(config.data, source)
     if config.train.freeze and not config.train.init_from:
         raise ConfigError(f"{source}: train.freeze needs train.init_from (--init-from RUN): frozen weights would stay random")

@@ -18,7 +18,8 @@ from seq2seq_cli.errors import ConfigError, RunError
 
 VOCABULARY_BUILDING = ("data.min_freq", "data.max_size")  # ignored: the parent's vocabulary is kept
 # data keys a fine-tuning config inherits from the parent when it leaves them out
-INHERITED_DATA = ("lowercase", "tokenizer", "sentencepiece_type", "vocab_size", "min_freq", "max_size", "max_len")
+INHERITED_DATA = ("lowercase", "tokenizer", "sentencepiece_type", "vocab_size", "joint_vocab", "min_freq", "max_size",
+                  "max_len")
 
 
 TOKENISATION = ("data.lowercase", "data.tokenizer")  # must match: the parent's vocabulary is in these tokens
@@ -62,9 +63,9 @@ def inherit_parent(raw: dict[str, Any], source: str) -> None:
 def architecture_keys(model: ModelConfig) -> list[str]:
     """The settings that decide the shape (and meaning) of the weights, for this model type."""
     if model.type == "transformer":
-        names = ["hidden_size", "heads", "ff_dim", "layers", "tie_embeddings"]
+        names = ["hidden_size", "heads", "ff_dim", "layers", "tie_embeddings", "share_embeddings"]
     else:
-        names = ["attention", "embed_dim", "hidden_size", "layers", "bidirectional", "output"]
+        names = ["attention", "embed_dim", "hidden_size", "layers", "bidirectional", "output", "share_embeddings"]
         names += ["heads"] * (model.attention == "multihead") + ["adaptive_cutoffs"] * (model.output == "adaptive")
     location = model.type == "gru" and model.attention == "location"  # its scorer is data.max_len wide
     return ["model.type", *(f"model.{name}" for name in names), *["data.max_len"] * location]

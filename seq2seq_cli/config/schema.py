@@ -40,6 +40,7 @@ class DataConfig:
     tokenizer: Literal["word", "sentencepiece"] = "word"
     sentencepiece_type: Literal["bpe", "unigram"] = "bpe"
     vocab_size: int = field(default=8000, metadata={"min": 16})
+    joint_vocab: bool = False  # one vocabulary (and one sentencepiece model) over both sides, for shared embeddings
     max_len: int = _positive(50)
     min_freq: int = _positive(1)
     max_size: Optional[int] = field(default=None, metadata={"min": 1})
@@ -62,7 +63,8 @@ class ModelConfig:
     ff_dim: int = _positive(1024)
     layers: int = _positive(1)
     bidirectional: bool = True
-    tie_embeddings: bool = False
+    tie_embeddings: bool = False  # the Transformer decoder's output layer reads its input embeddings
+    share_embeddings: bool = False  # encoder and decoder embeddings are one table (needs data.joint_vocab)
     output: Literal["softmax", "adaptive"] = "softmax"
     adaptive_cutoffs: list[int] = field(default_factory=lambda: [2000, 6000], metadata={"min": 1})
     dropout: float = field(default=0.2, metadata={"min": 0.0, "max": 0.9})
@@ -80,6 +82,7 @@ class TrainConfig:
     lr_schedule: Literal["plateau", "inverse-sqrt", "cosine", "linear"] = "plateau"
     warmup_steps: Optional[int] = field(default=None, metadata={"min": 1})  # None: 4000 for inverse-sqrt, 0 otherwise
     label_smoothing: float = field(default=0.0, metadata={"min": 0.0, "max": 0.9})
+    word_dropout: float = field(default=0.0, metadata={"min": 0.0, "max": 0.9})  # source words read as <unk>
     lr_decay: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
     lr_patience: int = field(default=2, metadata={"min": 0})
     min_lr: float = field(default=1e-5, metadata={"min": 0.0})

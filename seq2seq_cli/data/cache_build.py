@@ -8,6 +8,7 @@ import json
 import random
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -103,9 +104,11 @@ def _held(config: Config, count: int) -> np.ndarray:
 def _vocabs(config: Config, given: Given | None, indexed: Indexed, keep: np.ndarray, work: Path) -> tuple[Vocab, Vocab]:
     """The given vocabularies, or both built from the kept training rows; saved into the entry."""
     data = config.data
-    counts = [indexed.counts(side, keep) for side in range(2)]
-    vocabs = given.vocabs if given else tuple(
-        Vocab.from_counts(dict(zip(indexed.types[s], counts[s].tolist())), data.min_freq, data.max_size) for s in range(2))
+    counts = [dict(zip(indexed.types[s], indexed.counts(s, keep).tolist())) for s in range(2)]
+    if data.joint_vocab:  # one vocabulary over both sides: their counts added
+        joint = Counter(counts[0]) + Counter(counts[1])
+        counts = [joint, joint]
+    vocabs = given.vocabs if given else tuple(Vocab.from_counts(c, data.min_freq, data.max_size) for c in counts)
     for side, vocab in zip(SIDES, vocabs):
         vocab.save(work / f"vocab.{side}.txt")
     return vocabs

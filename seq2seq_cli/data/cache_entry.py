@@ -45,6 +45,8 @@ def key(config: Config, given: Given | None) -> str:
         settings["given"] = given_hash(given, data)
     else:
         settings.update(min_freq=data.min_freq, max_size=data.max_size)
+        if data.joint_vocab:  # only when set: entries prepared before the key existed keep their names
+            settings["joint_vocab"] = True
         if data.tokenizer == "sentencepiece":
             settings.update(type=data.sentencepiece_type, vocab_size=data.vocab_size, sample=data.vocab_sample,
                             seed=config.train.seed)

@@ -83,10 +83,7 @@ def prepare_data(
     fits = tokenised(train_pairs)
     if not fits:
         raise DataError(f"{data.train}: every pair is longer than data.max_len={data.max_len} tokens")
-    src_vocab, tgt_vocab = vocabs or (
-        Vocab.build((p[0] for p in fits), data.min_freq, data.max_size),
-        Vocab.build((p[1] for p in fits), data.min_freq, data.max_size),
-    )
+    src_vocab, tgt_vocab = vocabs or build_vocabs(fits, data)
     val_fits = tokenised(val_pairs)
     return TrainingData(
         train=[Example(src_vocab.encode(s), tgt_vocab.encode(t)) for s, t, _ in fits],
@@ -97,6 +94,15 @@ def prepare_data(
         tokenizers=(src_tokenizer, tgt_tokenizer),
         too_long=len(train_pairs) - len(fits),
     )
+
+
+def build_vocabs(fits: list[Tokenised], data: DataConfig) -> tuple[Vocab, Vocab]:
+    """A vocabulary per side, or with ``data.joint_vocab`` one over both (the same object twice)."""
+    if data.joint_vocab:
+        joint = Vocab.build((side for p in fits for side in p[:2]), data.min_freq, data.max_size)
+        return joint, joint
+    return (Vocab.build((p[0] for p in fits), data.min_freq, data.max_size),
+            Vocab.build((p[1] for p in fits), data.min_freq, data.max_size))
 
 
 def with_words(pairs: list[Pair], spec: str | ParallelFiles, lowercase: bool) -> list[Pair]:

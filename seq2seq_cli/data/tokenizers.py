@@ -117,6 +117,11 @@ def train_tokenizers(config: DataConfig, run_dir: Path | None, pairs: Sequence) 
         return WordTokenizer(config.lowercase), WordTokenizer(config.lowercase)
     if run_dir is None:
         raise S2SError("data.tokenizer: sentencepiece needs a run folder to keep its models in")
+    if config.joint_vocab:  # one model over both sides' text, kept under both names
+        texts = [normalize(t, config.lowercase) for p in pairs for t in (p.source, p.target)]
+        _train_sentencepiece(config, texts, model_file(run_dir, "src"))
+        model_file(run_dir, "tgt").write_bytes(model_file(run_dir, "src").read_bytes())
+        return load_tokenizers(config, run_dir)
     for side, texts in (("src", (p.source for p in pairs)), ("tgt", (p.target for p in pairs))):
         _train_sentencepiece(config, (normalize(t, config.lowercase) for t in texts), model_file(run_dir, side))
     return load_tokenizers(config, run_dir)

@@ -129,9 +129,10 @@ def open_session(path: Path):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def load_engine(run_dir: Path, decoder: nn.Module, int8: bool, checkpoint: str = runs.BEST) -> OnnxEngine:
+def load_engine(run_dir: Path, decoder: nn.Module, int8: bool, checkpoint: str | None = None) -> OnnxEngine:
     """The run's exported graphs as an engine; a one-line error when there is no (matching) export."""
     require_onnx()
+    checkpoint = checkpoint or runs.default_checkpoint(run_dir)
     folder = run_dir / FOLDER
     paths = [folder / graph_file(name, int8) for name in (ENCODER, STEP)]
     record = read_record(folder)
@@ -158,7 +159,7 @@ def read_record(folder: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def with_engine(translator, run_dir: Path, engine: str, checkpoint: str = runs.BEST):
+def with_engine(translator, run_dir: Path, engine: str, checkpoint: str | None = None):
     """The translator with search driven by ``engine``: torch (the model itself), onnx or onnx-int8."""
     if engine not in ENGINES:
         raise S2SError(f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}")
@@ -167,13 +168,14 @@ def with_engine(translator, run_dir: Path, engine: str, checkpoint: str = runs.B
     return translator.with_engine(load_engine(run_dir, translator.model.decoder, engine == "onnx-int8", checkpoint))
 
 
-def export_run(run_dir: Path, fmt: str = "onnx", int8: bool = False, checkpoint: str = runs.BEST) -> dict:
+def export_run(run_dir: Path, fmt: str = "onnx", int8: bool = False, checkpoint: str | None = None) -> dict:
     """Write ``<run>/onnx/`` (graphs, optionally int8 ones, and export.json), checked against torch."""
     if fmt not in FORMATS:
         raise S2SError(f"--format must be {' or '.join(FORMATS)} (the only export format so far); got {fmt!r}")
     require_onnx()
     from seq2seq_cli.decoding.translator import Translator
 
+    checkpoint = checkpoint or runs.default_checkpoint(run_dir)
     translator = Translator.from_run(run_dir, checkpoint)
     folder = run_dir / FOLDER
     folder.mkdir(exist_ok=True)

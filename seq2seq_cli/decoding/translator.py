@@ -87,7 +87,7 @@ class Translator:
         self.prefix: list[int] = []  # target ids every search starts with (``with_prefix``)
 
     @classmethod
-    def from_run(cls, run_dir: Path, checkpoint: str | Path = runs.BEST, device: str = "cpu") -> Translator:
+    def from_run(cls, run_dir: Path, checkpoint: str | Path | None = None, device: str = "cpu") -> Translator:
         """Rebuild the model from a run folder alone (``checkpoint``: a file in it, or a path), on ``device``
         (cpu, cuda, mps, or auto: the first of those three this machine has)."""
         config = load_run_config(run_dir)

@@ -119,8 +119,11 @@ class AdaptiveOutput(nn.AdaptiveLogSoftmaxWithLoss):
 
         A word's loss is the head's loss for it (a frequent word) or for its cluster's token, plus,
         for a rarer word, the loss within its cluster; in training each part is fused like
-        ``SoftmaxOutput``'s. No label smoothing (the config refuses it).
+        ``SoftmaxOutput``'s. Label smoothing spreads its share over every word of the vocabulary,
+        exactly as the full softmax's does, so every cluster is computed for every token then.
         """
+        if label_smoothing:
+            return smoothed_nll(self.log_prob(features), targets, label_smoothing)
         if not float32_cpu_training(features, self):
             return -super().forward(features, targets).output.sum()
         head_targets = targets.clone()  # (tokens,): the word, or the token of the cluster it falls in
@@ -133,6 +136,14 @@ class AdaptiveOutput(nn.AdaptiveLogSoftmaxWithLoss):
                 in_cluster = projection(features.index_select(0, rows))  # (rows, hidden / 4**(cluster+1))
                 loss = loss + FusedLinearCrossEntropy.apply(in_cluster, words.weight, None, targets[rows] - low, 0.0)
         return loss + FusedLinearCrossEntropy.apply(features, self.head.weight, self.head.bias, head_targets, 0.0)
+
+
+def smoothed_nll(log_probs: torch.Tensor, targets: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+    """Summed label-smoothed cross-entropy from log-probabilities (tokens, vocab): the gold word gets
+    1 - label_smoothing of the target mass, every word an equal share of the rest (PyTorch's convention)."""
+    nll = -log_probs.gather(1, targets.unsqueeze(1)).squeeze(1)  # (tokens,)
+    uniform = -log_probs.mean(dim=-1)  # (tokens,)
+    return ((1 - label_smoothing) * nll + label_smoothing * uniform).sum()
 
 
 def build_output_layer(kind: str, hidden_size: int, vocab_size: int, cutoffs: list[int]) -> nn.Module:

@@ -52,6 +52,26 @@ class Seq2Seq(nn.Module):
 
 def build_model(config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int, max_len: int) -> Seq2Seq:
     """The model ``config`` describes; ``max_len`` is location attention's width."""
+    model = _build(config, src_vocab_size, tgt_vocab_size, max_len)
+    if config.share_embeddings:
+        share_embeddings(model)
+    return model
+
+
+def share_embeddings(model: Seq2Seq) -> None:
+    """One embedding table for both sides (a joint vocabulary), and for a tied output layer too:
+    a word seen on either side trains the one vector, which a corpus of 29k pairs needs."""
+    encoder, decoder = model.encoder.embedding, model.decoder.embedding
+    if encoder.weight.shape != decoder.weight.shape:
+        raise ValueError(f"shared embeddings need one vocabulary and width: {tuple(encoder.weight.shape)} "
+                         f"vs {tuple(decoder.weight.shape)}")
+    tied = getattr(model.decoder.out, "weight", None) is decoder.weight
+    decoder.weight = encoder.weight
+    if tied:
+        model.decoder.out.weight = encoder.weight
+
+
+def _build(config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int, max_len: int) -> Seq2Seq:
     if config.type == "transformer":
         from seq2seq_cli.models.transformer import TransformerDecoder, TransformerEncoder
 

@@ -49,6 +49,35 @@ def average_run(run_dir: Path, last: int | None = None, best: int | None = None,
     return Averaged(out, sorted(steps), f"{'last' if last is not None else 'best'} {count}")
 
 
+@dataclass
+class Choice:
+    """The run's default checkpoint after ``s2s average`` compared it with the average on validation."""
+
+    scores: dict[str, float]  # checkpoint name -> validation BLEU (sacreBLEU, the run's decode settings)
+    default: str
+    changed: bool
+
+
+def choose_default(run_dir: Path, averaged: Path) -> Choice:
+    """Score the averaged weights and the run's current default on its validation file, decoded as the run
+    decodes (its beam); the better becomes the default that translate and evaluate read (a tie keeps it)."""
+    from seq2seq_cli.decoding.translator import Translator
+    from seq2seq_cli.evaluation import evaluate
+
+    val = load_run_config(run_dir).data.val
+    if not val:
+        raise RunError(f"{run_dir}: its validation pairs were held out of train (no data.val file) and cannot be reread")
+    if averaged.resolve().parent != run_dir.resolve():
+        raise RunError(f"{averaged}: outside {run_dir}; a run's default checkpoint is one of its own files")
+    current = runs.default_checkpoint(run_dir)
+    names = list(dict.fromkeys([current, averaged.name]))
+    scores = {name: evaluate(Translator.from_run(run_dir, name), val)[0].bleu for name in names}
+    winner = max(names, key=lambda name: (scores[name], name == current))
+    if winner != current:
+        runs.set_default_checkpoint(run_dir, winner, {"chosen_by": "validation BLEU", "data": str(val), "scores": scores})
+    return Choice(scores, winner, winner != current)
+
+
 def average_weights(paths: list[Path]) -> dict:
     """The element-wise mean of the checkpoints' weights, summed in float64 and stored in each tensor's dtype."""
     import torch

@@ -10,6 +10,7 @@ group and what a skipped (non-finite) update means.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 
@@ -18,6 +19,7 @@ from rich.console import Console
 
 from seq2seq_cli.config import TrainConfig
 from seq2seq_cli.data.batches import Batch
+from seq2seq_cli.data.text import Vocab
 from seq2seq_cli.models.seq2seq import Seq2Seq
 from seq2seq_cli.system import Context
 from seq2seq_cli.training.schedules import budget_schedule
@@ -91,6 +93,8 @@ class Updater:
 
     def _batch_loss(self, batch: Batch) -> tuple[torch.Tensor, int]:
         settings = self.settings
+        if settings.word_dropout:
+            batch = drop_source_words(batch, settings.word_dropout)
         try:
             return batch_loss(self.model, batch, settings.teacher_forcing, settings.label_smoothing, self.forward)
         except Exception as exc:  # noqa: BLE001 - torch.compile fails at the first call, in many ways
@@ -191,3 +195,11 @@ def _inverse_sqrt_scheduler(optimizer: torch.optim.Optimizer, settings: TrainCon
         return None
     warmup = settings.warmup_steps or 4000
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min((step + 1) / warmup, math.sqrt(warmup / (step + 1))))
+
+
+def drop_source_words(batch: Batch, rate: float) -> Batch:
+    """Word dropout (Sennrich et al., 2016): each source word is read as ``<unk>`` with probability ``rate``,
+    so the decoder learns not to lean on any one word, and to translate around words it never saw."""
+    words = batch.src >= len(Vocab.SPECIALS)  # (batch, src_len): never padding or a special token
+    dropped = words & (torch.rand(batch.src.shape, device=batch.src.device) < rate)
+    return dataclasses.replace(batch, src=batch.src.masked_fill(dropped, Vocab.UNK))

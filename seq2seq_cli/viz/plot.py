@@ -183,8 +183,20 @@ def _figure_image(figure):
     return image.convert("RGB").quantize(colors=128, method=Image.Quantize.FASTOCTREE)
 
 
-def _plot_heads(source: Sequence[str], output: Sequence[str], weights, path: Path, style: Style, title: str) -> None:
-    """Every head of one layer side by side, on one colour scale. weights: (steps, heads, src_len)."""
+def plot_members(translation, path: Path, names: Sequence[str], style: Style = "grid", pieces: bool = False) -> None:
+    """An ensemble's translation with what each of its models attends to, side by side (``attend --per-model``);
+    ``translation.attention``: (steps, 1, models, source), as an ensemble keeps it per model."""
+    check_image_path(path)
+    if not pieces:
+        translation = translation.by_words()
+    title = f"“{' '.join(translation.source)}” → “{translation.text}”\neach model of the ensemble"
+    _plot_heads(translation.source, translation.steps, translation.attention[:, 0], path, style, title, names)
+
+
+def _plot_heads(source: Sequence[str], output: Sequence[str], weights, path: Path, style: Style, title: str,
+                labels: Sequence[str] | None = None) -> None:
+    """Every head of one layer (or every model, named by ``labels``) side by side, on one colour scale.
+    weights: (steps, heads, src_len)."""
     plt = _pyplot()
     heads = weights.shape[1]
     columns = min(heads, 4)
@@ -197,7 +209,7 @@ def _plot_heads(source: Sequence[str], output: Sequence[str], weights, path: Pat
             axes.axis("off")
             continue
         image = axes.imshow(weights[:, index].float().numpy(), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
-        axes.set_title(f"head {index}", fontsize=10)
+        axes.set_title(labels[index] if labels else f"head {index}", fontsize=10)
         axes.set_xticks(range(len(source)), labels=source, rotation=60, ha="left", rotation_mode="anchor", fontsize=8)
         axes.set_yticks(range(len(output)), labels=output, fontsize=8)
         axes.xaxis.tick_top()
