@@ -131,7 +131,7 @@ def test_attend_shows_an_ensemble_as_one_column_of_the_explorer(seed_run, tmp_pa
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--per-model"], "--per-model draws each --ensemble model's attention as a picture or --text tables: not without --ensemble"),
+    (["--per-model"], "--per-model draws each --ensemble model's attention as a picture or --text tables: not without"),
     (["--ensemble", "{run}", "--per-model", "-o", "{tmp}/x.html"], "not with an .html page"),
     (["--ensemble", "{run}", "--per-model", "--head", "0"], "not with --layer, --head or --grid"),
     (["--ensemble", "{run}", "-r", "{run}"], "--ensemble names every model: drop --run"),

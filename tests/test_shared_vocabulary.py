@@ -8,8 +8,8 @@ import torch
 
 from seq2seq_cli.decoding.translator import Translator
 from seq2seq_cli.models.seq2seq import parameter_counts
-from tests.test_bad_input import assert_one_line_error
 from tests.conftest import SEED_PAIRS, TRANSFORMER_SEED, run_cli, train_seed_run
+from tests.test_bad_input import assert_one_line_error
 
 JOINT = ["data.joint_vocab=true", "model.share_embeddings=true", "model.tie_embeddings=true"]
 SUBWORDS = ["data.tokenizer=sentencepiece", "data.vocab_size=60", "data.max_len=40"]
