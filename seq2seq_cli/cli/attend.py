@@ -133,12 +133,16 @@ def attend(
             shown_runs = _page_runs(run, ensemble, runs_dir, device.value, beam_size=beam, n_best=nbest)
             return _attend_page(shown_runs, lines, out, beam, nbest, pieces, input_file, align, explain)
         _check_one_picture(lines, len(run or [None]), nbest, align, as_text or as_json, out)
-        if explain.method is not None and (grid or style is not None):
-            raise S2SError("--attribution draws attention beside attribution: drop --grid and --style")
+        _check_attribution_picture(explain, grid, style)
         members = _member_names(ensemble) if per_model else None
         shown = _Picture(style.value if style else "grid", layer, head, grid, pieces, members)
         translator, _ = open_translator(run[0] if run else None, runs_dir, None, device.value, ensemble, per_model)
         _attend_picture(translator, lines, out, (as_text, as_json), shown, beam, explain)
+
+
+def _check_attribution_picture(explain: _Explain, grid: bool, style) -> None:
+    if explain.method is not None and (grid or style is not None):
+        raise S2SError("--attribution draws attention beside attribution: drop --grid and --style")
 
 
 def _check_ensemble_options(run, ensemble, per_model: bool, kind, as_json: bool, picks: tuple, explain: _Explain) -> None:

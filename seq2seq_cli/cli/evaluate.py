@@ -84,6 +84,7 @@ def evaluate(
         import json
 
         from seq2seq_cli.evaluation import evaluate as score
+        from seq2seq_cli.runs import default_checkpoint
 
         steps = _ig_steps(attribution, ig_steps)
         test_set, stem = _test_set(data, src, ref)
@@ -94,6 +95,7 @@ def evaluate(
         method = attribution.value if attribution is not None else None
         report, hypotheses = score(translator, test_set, align, lang, attribution=method, ig_steps=steps, limit=limit)
         report.decode["engine"] = engine.value
+        report.decode["weights"] = ensemble or [checkpoint or default_checkpoint(run_dir)]  # which model scored
         _warn_about_partial_figures(ensemble, attribution, align)
         name = stem if engine is Engine.torch else f"{stem}.{engine.value}"  # one engine's scores never overwrite another's
         name = f"{name}.ensemble{len(ensemble)}" if ensemble else name
