@@ -103,13 +103,14 @@ def runs_table(summaries: Sequence[RunSummary], title: str = "", now: float | No
     now = time.time() if now is None else now
     # no rules between columns, no padding at the edges: fits 80 columns
     table = Table(title=title or None, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    weights = any(s.checkpoint != runs.BEST for s in summaries)  # the column only where a run uses other weights
     for column, justify in (("run", "left"), ("model", "left"), ("steps", "right"), ("best BLEU", "right"),
-                            ("weights", "left"), ("size", "right"), ("when", "right"), ("state", "left")):
+                            *[("weights", "left")] * weights, ("size", "right"), ("when", "right"), ("state", "left")):
         table.add_column(column, justify=justify)
     for s in summaries:
         table.add_row(
-            s.name, s.model, "-" if s.steps is None else f"{s.steps:,}", _best(s), s.checkpoint.removesuffix(".pt"),
-            human_size(s.size_bytes),
+            s.name, s.model, "-" if s.steps is None else f"{s.steps:,}", _best(s),
+            *[s.checkpoint.removesuffix(".pt")] * weights, human_size(s.size_bytes),
             ago(now - s.modified), s.state if s.state == "finished" else f"[yellow]{s.state}[/]",
         )
     return table
