@@ -7,6 +7,7 @@ benchmark names the CPU it measured (``cpu_name``). Ground floor: imports nothin
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from dataclasses import dataclass
@@ -135,3 +136,49 @@ def keep_attention_off_cudnn() -> None:
     trained in bf16 at 16,400 target tokens/s with it and 72,300 without (fp32: 89,500), bench/GPU.md.
     PyTorch's other fused kernels (flash, memory-efficient) take those shapes as they come."""
     torch.backends.cuda.enable_cudnn_sdp(False)
+
+
+class CoreUse:
+    """How many cores *other* processes kept busy since the last reading, from ``/proc/stat`` (all
+    processes' CPU time) less this process's own (``time.process_time``, every thread of it).
+
+    Training reads it to share the cores fairly (``training/sharing.py``). Where ``/proc/stat`` is
+    missing (not Linux) it reads nothing (``None``), and training keeps its thread count.
+    """
+
+    def __init__(self) -> None:
+        self._last = self._now()
+
+    @staticmethod
+    def _busy_seconds() -> float | None:
+        """CPU time spent by every process on the machine: user, nice, system, irq and softirq."""
+        try:
+            fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        except OSError:
+            return None
+        if fields[:1] != ["cpu"] or len(fields) < 8:
+            return None
+        return sum(int(fields[i]) for i in (1, 2, 3, 6, 7)) / _CLOCK_TICKS
+
+    def _now(self) -> tuple[float, float | None, float]:
+        return time.monotonic(), self._busy_seconds(), time.process_time()
+
+    def others(self) -> float | None:
+        """Cores other processes used on average since the previous call (or since this one was made)."""
+        then, now = self._last, self._now()
+        self._last = now
+        wall = now[0] - then[0]
+        if now[1] is None or then[1] is None or wall <= 0:
+            return None
+        return max(0.0, (now[1] - then[1]) - (now[2] - then[2])) / wall
+
+
+def _clock_ticks() -> int:
+    """The unit of ``/proc/stat``'s times (USER_HZ, 100 on Linux)."""
+    try:
+        return os.sysconf("SC_CLK_TCK")
+    except (AttributeError, ValueError, OSError):
+        return 100
+
+
+_CLOCK_TICKS = _clock_ticks()

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from seq2seq_cli.system import FEATURES, cpu_model, matmul_gflops, memory_gib
+from seq2seq_cli.system import FEATURES, CoreUse, cpu_model, matmul_gflops, memory_gib
 
 
 @dataclass
@@ -33,6 +33,7 @@ class MachineReport:
     memory_total_gib: float
     memory_available_gib: float
     load_average: float  # runnable processes over the last minute, this one included
+    other_cores: Optional[float] = None  # cores other processes kept busy while this one measured (None: unknown)
     choices: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -52,6 +53,7 @@ def examine(seconds: float = 1.0, config=None) -> MachineReport:
 
     name, flags = cpu_model()
     total, available = memory_gib()
+    use = CoreUse()  # read again after the matmuls: what others ran meanwhile
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
     report = MachineReport(
         cpu=name, logical_cores=os.cpu_count() or 1,
@@ -59,7 +61,7 @@ def examine(seconds: float = 1.0, config=None) -> MachineReport:
         features=[f for f in FEATURES if f in flags], python=platform.python_version(), torch=torch.__version__,
         build=_build(torch), cuda_build=torch.version.cuda, gpus=gpus, threads=torch.get_num_threads(),
         fp32_gflops=matmul_gflops(torch.float32, seconds=seconds), bf16_gflops=matmul_gflops(torch.bfloat16, seconds=seconds),
-        memory_total_gib=total, memory_available_gib=available, load_average=os.getloadavg()[0],
+        memory_total_gib=total, memory_available_gib=available, load_average=os.getloadavg()[0], other_cores=use.others(),
     )
     report.choices = _choices(report, config)
     report.warnings = _warnings(report, config)
@@ -74,10 +76,22 @@ def _choices(report: MachineReport, config) -> dict[str, str]:
     units = "AMX" if "amx_bf16" in report.features else "no bf16 matrix units (AMX)"
     return {
         "train.device: auto": device,
-        "train.threads": str(chosen) if chosen else f"{report.threads} (torch's default for this machine)",
+        **({"train.threads": str(chosen)} if chosen else {"train.threads: 0": _shared_threads(report)}),
         "bf16 / float32 matmul": f"{ratio:.2f}x ({units})",
         "train.precision: auto": _auto_precision(device, report.features),
     }
+
+
+def _shared_threads(report: MachineReport) -> str:
+    """``train.threads: 0``: all the cores alone, what other processes leave while they run (training/sharing.py)."""
+    from seq2seq_cli.training.sharing import threads_beside
+
+    rule = (f"{report.threads} alone, the cores other processes leave free (at least 1) while they run, looked at "
+            "every second: side by side, 2-thread trainings on 2 cores stall each other (bench/SHARING.md)")
+    if report.other_cores is None:
+        return rule
+    now = threads_beside(report.other_cores, report.threads)
+    return f"{rule}; now {now} (others used {report.other_cores:.1f} cores)"
 
 
 def _auto_precision(device: str, features: list[str]) -> str:

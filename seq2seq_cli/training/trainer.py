@@ -29,6 +29,7 @@ from seq2seq_cli.training.distributed import is_main_process, setup, teardown
 from seq2seq_cli.training.logbook import Logbook, as_rng_state, restore_rng, shared_state
 from seq2seq_cli.training.precision import resolve_precision
 from seq2seq_cli.training.run_setup import held, new_run, removed_on_error, reopened_run, resumable_checkpoint, threads
+from seq2seq_cli.training.sharing import FairShare
 from seq2seq_cli.training.stopping import Clock, NothingTrained, Signals, agreed, check_enough_batches, skip_or_stop
 from seq2seq_cli.training.updates import LossWindow, Updater, wrapped
 from seq2seq_cli.training.validation import validation_scores
@@ -126,6 +127,9 @@ class Trainer:
         total_steps = self.batches_per_epoch // self._group_size * self.settings.epochs
         self.updates = Updater(self.model, forward, self.settings, context, console, total_steps, self.clock.budget)
         self.window = LossWindow(context.device)
+        # train.threads: 0 on one CPU process: fewer threads while other processes use the cores (sharing.py)
+        alone_on_cpu = self.settings.threads == 0 and context.device.type == "cpu" and context.world == 1
+        self.share = FairShare(torch.get_num_threads(), alone_on_cpu, lambda text: console.print(text, style="dim"))
 
     def _resolve_precision(self) -> None:
         """train.precision: auto becomes fp32 or bf16 here, and the run's config.yaml says which (for --resume)."""
@@ -209,6 +213,7 @@ class Trainer:
             return False
         self.step += 1
         self.updates.after_step(self.step, self.clock)
+        self.share.poll()
         self.window.add(loss_sum, group_tokens)
         self.progress.update(self.task, advance=1, speed=self.window.speed())
         return True
@@ -260,7 +265,7 @@ class Trainer:
             **self.logbook.scoreboard.state_dict(),  # kept, stalled
             "data_files": self.data_files,
             "elapsed": self.clock.elapsed(),
-            "threads": torch.get_num_threads(),
+            "threads": 0 if self.share.enabled else torch.get_num_threads(),  # 0: sharing the cores, as it did
             "finished": finished,
             "stop_reason": self.stop_reason,
         }
