@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
 
-from side_by_side import cpu_name, publish  # noqa: E402
+from seq2seq_cli.system import cpu_name  # noqa: E402
 
 # The outputs the README promises (its Quickstart section).
 README_SENTENCES = {
@@ -82,7 +82,10 @@ def main() -> None:
                      f"{100 * row['exact_match']:.1f}% | {row['bleu']:.1f} | {row['train_s']:.0f} |")
     lines.append("")
     lines.append(f"{sum(r['right'] for r in rows)} of {len(rows)} seeds give the README's outputs.")
-    publish(lines, args.out)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

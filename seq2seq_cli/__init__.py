@@ -13,8 +13,10 @@ except metadata.PackageNotFoundError:  # run from a checkout that was never inst
 # When another process shares the cores, a spinning thread burns the time slice its partner
 # needs: two trainings on a 2-core machine ran at 12% of one solo run *together*. 10,000 spins
 # (tens of microseconds) keep the hand-offs between torch's parallel regions fast for a run
-# alone and give up the core soon enough for a neighbour (bench/SIDE_BY_SIDE.md). Set before
-# torch loads (s2s imports it lazily); a user's own GOMP_SPINCOUNT or OMP_WAIT_POLICY wins.
+# alone and give up the core soon enough for a neighbour on the Intel Xeon (bench/SIDE_BY_SIDE.md);
+# on the AMD EPYC it was not enough, and training also drops to the cores other processes leave
+# (training/sharing.py, bench/SHARING.md). Set before torch loads (s2s imports it lazily); a
+# user's own GOMP_SPINCOUNT or OMP_WAIT_POLICY wins.
 SPIN_COUNT_IS_OURS = "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ
 if SPIN_COUNT_IS_OURS:
     os.environ["GOMP_SPINCOUNT"] = "10000"

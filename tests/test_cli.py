@@ -196,3 +196,21 @@ def test_align_adds_the_word_alignment_of_each_translation(seed_run):
     assert hypothesis["alignment"]["target_words"] == ["elle", "est", "medecin"]
     nbest = run_cli("translate", "--run", str(seed_run), "--align", "--beam", "3", "--nbest", "2", "she is a doctor")
     assert [len(line.split(" ||| ")) for line in nbest.stdout.splitlines()] == [5, 5]  # i ||| text ||| F0= lp ||| total ||| links
+
+
+def test_the_console_script_leaves_quickly_with_its_output_whole_and_its_exit_code(seed_run, tmp_path):
+    """``main`` skips the interpreter's teardown (os._exit): output written through a pipe or to a file
+    must still arrive whole, and the exit code must be the command's."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    sources = tmp_path / "in.txt"
+    sources.write_text("".join(f"{source}\n" for source, _ in SEED_PAIRS[:3]) * 200, encoding="utf-8")
+    command = [sys.executable, "-m", "seq2seq_cli", "translate", "--run", str(seed_run), "--input", str(sources)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [target for _, target in SEED_PAIRS[:3]] * 200
+    bad = subprocess.run([*command[:4], "--run", str(tmp_path / "nothing"), "x"], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr

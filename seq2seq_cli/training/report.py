@@ -70,6 +70,18 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def import_plotting_meanwhile() -> None:
+    """Import matplotlib in a background thread while training runs: the loss curves drawn at the end would
+    otherwise wait for it (0.4 s of a one-epoch run's 4.4 s outside its updates, bench/STARTUP.md). torch's
+    kernels release the GIL, so the import mostly overlaps the updates; ``plot_curves`` waits for it if it
+    is not done yet (Python's import lock)."""
+    import threading
+
+    from seq2seq_cli.viz import plot
+
+    threading.Thread(target=plot.pyplot, name="s2s-import-matplotlib", daemon=True).start()
+
+
 def plot_curves_or_warn(records: list[dict], path: Path, console: Console) -> None:
     """A failed plot must not fail a finished training run."""
     from seq2seq_cli.viz.plot import plot_curves

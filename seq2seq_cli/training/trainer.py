@@ -212,6 +212,8 @@ class Trainer:
             self.skipped += 1
             return False
         self.step += 1
+        if self.step == 1 and self.context.is_main:  # after the first update: its own imports are done by then
+            report.import_plotting_meanwhile()
         self.updates.after_step(self.step, self.clock)
         self.share.poll()
         self.window.add(loss_sum, group_tokens)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from seq2seq_cli.viz.plot import _draw_cell_borders, _pyplot, _save, check_image_path, chosen_map
+from seq2seq_cli.viz.plot import _draw_cell_borders, _save, check_image_path, chosen_map, pyplot
 
 METHOD_NAMES = {"grad": "gradient × input", "ig": "integrated gradients", "occlusion": "occlusion"}
 
@@ -28,7 +28,7 @@ def plot_explained(translation, path: Path, layer: int | None = None, head: int 
     shown = translation if pieces else translation.by_words()
     weights, which = chosen_map(shown, layer, head)
     scores = shown.attribution.scores
-    plt = _pyplot()
+    plt = pyplot()
     width = max(4.5, 0.7 * len(shown.source) + 2.5)
     figure, (left, right) = plt.subplots(1, 2, figsize=(2 * width, max(3.5, 0.55 * len(shown.steps) + 2.5)),
                                          layout="constrained")

@@ -25,7 +25,8 @@ def check_image_path(path: Path, types: Sequence[str] = IMAGE_TYPES) -> None:
         raise S2SError(f"{path}: folder {path.parent} does not exist")
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files only, any thread), imported on first use."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,7 +44,7 @@ def plot_attention(
     each cell's weight printed in it.
     """
     check_image_path(path)
-    plt = _pyplot()
+    plt = pyplot()
     weights = weights.detach().float().cpu().numpy()  # (len(output), len(source))
     size = (max(4.5, 0.7 * len(source) + 2.5), max(3.5, 0.55 * len(output) + 2.5))
     figure, axes = plt.subplots(figsize=size, layout="constrained")  # constrained: nothing clipped
@@ -138,7 +139,7 @@ def animate_training(training: dict, path: Path, seconds_per_frame: float = 0.6)
     """
     from seq2seq_cli.viz.maps import decode_map
 
-    plt = _pyplot()
+    plt = pyplot()
     probes, validations = training["probes"], training["validations"]
     columns = min(len(probes), 3)
     rows = -(-len(probes) // columns)
@@ -197,7 +198,7 @@ def _plot_heads(source: Sequence[str], output: Sequence[str], weights, path: Pat
                 labels: Sequence[str] | None = None) -> None:
     """Every head of one layer (or every model, named by ``labels``) side by side, on one colour scale.
     weights: (steps, heads, src_len)."""
-    plt = _pyplot()
+    plt = pyplot()
     heads = weights.shape[1]
     columns = min(heads, 4)
     rows = -(-heads // columns)
@@ -248,7 +249,7 @@ CURVES_SIZE = (7, 4)  # inches; 1050 x 600 pixels at the 150 dpi pictures are sa
 
 def _curves_axes(x_label: str, y_label: str):
     """The figure every curves plot starts from: one grid, the x axis named."""
-    figure, axes = _pyplot().subplots(figsize=CURVES_SIZE, layout="constrained")
+    figure, axes = pyplot().subplots(figsize=CURVES_SIZE, layout="constrained")
     axes.set_xlabel(x_label)
     axes.set_ylabel(y_label)
     axes.grid(alpha=0.3)
