@@ -51,11 +51,30 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def start_server(run: str, window_ms: float) -> tuple[subprocess.Popen, str]:
+def parse_window(spec: str) -> tuple[float, bool]:
+    """``5``: a 5 ms batching window that widens under load (s2s's default); ``5-fixed``: one that does not."""
+    number, _, fixed = spec.partition("-")
+    if fixed not in ("", "fixed"):
+        raise SystemExit(f"--windows {spec}: a number of ms, optionally followed by -fixed")
+    return float(number), not fixed
+
+
+def window_label(window_ms: float, adaptive: bool) -> str:
+    return f"{window_ms:g} ms{'' if not window_ms else ', widens under load' if adaptive else ', fixed'}"
+
+
+def health(url: str) -> dict:
+    import httpx
+
+    return httpx.get(f"{url}/health", timeout=10).json()
+
+
+def start_server(run: str, window_ms: float, adaptive: bool = True) -> tuple[subprocess.Popen, str]:
     import httpx
 
     port = free_port()
-    command = [*S2S, "serve", "--run", run, "--port", str(port), "--batch-window-ms", str(window_ms)]
+    command = [*S2S, "serve", "--run", run, "--port", str(port), "--batch-window-ms", str(window_ms),
+               "--adaptive-window" if adaptive else "--fixed-window"]
     server = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -137,6 +156,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "SERVE.md")
     parser.add_argument("--client-nice", type=int, default=0,
                         help="run the clients at this niceness (1-19), in a child process, below the server")
+    parser.add_argument("--windows", nargs="+", default=["5", "0"], metavar="MS[-fixed]",
+                        help="batching windows to measure: 5 (widens under load, the default), 5-fixed, 0 (none)")
     parser.add_argument("--load-only", nargs=2, metavar=("URL", "CLIENTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     texts = sentences(args.data)
@@ -144,13 +165,17 @@ def main() -> None:
         print(json.dumps(asyncio.run(load(args.load_only[0], int(args.load_only[1]), args.seconds, texts))))
         return
     rows = []
-    for window in (5.0, 0.0):
-        server, url = start_server(args.run, window)
+    for window, adaptive in map(parse_window, args.windows):
+        server, url = start_server(args.run, window, adaptive)
         try:
             memory_start = rss_mib(server.pid)
             for clients in args.clients:
+                before = health(url)
                 result = clients_load(url, clients, texts, args)
-                result.update(window_ms=window, memory_start=memory_start, memory_end=rss_mib(server.pid))
+                after = health(url)
+                batches = after["batches"] - before["batches"]
+                result.update(window=window_label(window, adaptive), memory_start=memory_start, memory_end=rss_mib(server.pid),
+                              mean_batch=(after["sentences"] - before["sentences"]) / max(batches, 1))
                 rows.append(result)
                 print(result, flush=True)
         finally:
@@ -165,19 +190,22 @@ def write_report(args, rows: list[dict], offline: float) -> None:
     lines = [
         "# `s2s serve` under load, on loopback",
         "",
-        f"`python bench/serve.py --run {args.run} --data {args.data} --seconds {args.seconds:g}"
+        f"`python bench/serve.py --run {args.run} --data {args.data} --seconds {args.seconds:g} "
+        f"--windows {' '.join(args.windows)}"
         f"{f' --client-nice {args.client_nice}' if args.client_nice else ''}` on **{cpu_name()}** "
         f"({os.cpu_count()} cores; the clients run on the same cores as the server"
         f"{f', at niceness {args.client_nice} below it' if args.client_nice else ''}). One sentence a request, the sources of "
         f"`{args.data.name}` in turn, decoded with the run's own settings (beam size and length penalty).",
         "",
-        "| batching window | clients | sentences/s | share of offline | p50 | p95 | p99 | errors | server memory start → end |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| batching window | clients | sentences/s | share of offline | mean batch | p50 | p95 | p99 | errors "
+        "| server memory start → end |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
         lines.append(
-            f"| {row['window_ms']:g} ms | {row['clients']} | {row['sentences_per_s']:,.0f} | "
-            f"{row['sentences_per_s'] / offline:.0%} | {row['p50_ms']:,.0f} ms | {row['p95_ms']:,.0f} ms | "
+            f"| {row['window']} | {row['clients']} | {row['sentences_per_s']:,.0f} | "
+            f"{row['sentences_per_s'] / offline:.0%} | {row['mean_batch']:.1f} | {row['p50_ms']:,.0f} ms | "
+            f"{row['p95_ms']:,.0f} ms | "
             f"{row['p99_ms']:,.0f} ms | {row['errors']} | {row['memory_start']:,.0f} → {row['memory_end']:,.0f} MiB |"
         )
     lines += ["", f"Offline batched `s2s translate --input` over the same sentences: {offline:,.0f} sentences/s.", ""]

@@ -9,7 +9,8 @@ validated on the first 100 validation pairs, with a data cache of its own (cold,
 Each round trains it in a fresh process, ``s2s train`` as a user runs it, except that the library
 functions that make up a run are wrapped in timers first (the code timed is the code that ships):
 imports, config, data preparation, model build, the first update and the others, validation,
-checkpoints, the loss curves; it ends as the console script does (``seq2seq_cli.cli.leave``). Whole-process wall time is measured from outside. Then ``s2s translate
+checkpoints, the loss curves; it ends as the console script does (``seq2seq_cli.cli.leave``).
+Whole-process wall time is measured from outside. Then ``s2s translate
 "one sentence"`` with the trained run, whole-process, and its own parts (imports, loading, decoding).
 
 Every figure: the median over the rounds. The report names the CPU.

@@ -35,6 +35,12 @@ BatchWindowOption = Annotated[
     typer.Option("--batch-window-ms", min=0,
                  help="A batch closes after this long without a request (10 windows at most; 0: none)."),
 ]
+AdaptiveWindowOption = Annotated[
+    bool,
+    typer.Option("--adaptive-window/--fixed-window",
+                 help="Under load, widen the quiet gap that closes a batch to twice the gap between arrivals "
+                      "(at most 4 windows); --fixed-window keeps --batch-window-ms."),
+]
 LIMITS = "Limits (each refusal is one line of JSON)"
 MaxTextsOption = Annotated[int, typer.Option("--max-texts", min=1, help="Texts one request may hold.", rich_help_panel=LIMITS)]
 MaxCharsOption = Annotated[int, typer.Option("--max-chars", min=1, help="Characters one text may hold.", rich_help_panel=LIMITS)]
@@ -71,6 +77,7 @@ def serve(
     host: HostOption = "127.0.0.1",
     port: PortOption = 8000,
     batch_window_ms: BatchWindowOption = DEFAULTS.batch_window_ms,
+    adaptive_window: AdaptiveWindowOption = DEFAULTS.adaptive_window,
     max_texts: MaxTextsOption = DEFAULTS.max_texts,
     max_chars: MaxCharsOption = DEFAULTS.max_chars,
     max_beam: MaxBeamOption = DEFAULTS.max_beam,
@@ -97,7 +104,8 @@ def serve(
         if ensemble and len(ensemble) > 1:
             warn("--ensemble: translations and alternatives come from the ensemble; attribution reads its first member")
         settings = ServeSettings(
-            batch_window_ms=batch_window_ms, max_texts=max_texts, max_chars=max_chars, max_beam=max_beam,
+            batch_window_ms=batch_window_ms, adaptive_window=adaptive_window, max_texts=max_texts, max_chars=max_chars,
+            max_beam=max_beam,
             max_nbest=max_nbest, max_work=max_work, batch_work=batch_work, max_queue=max_queue,
             max_body_bytes=max_body_bytes, read_timeout_s=read_timeout, keep_alive_s=keep_alive,
         )

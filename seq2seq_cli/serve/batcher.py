@@ -66,6 +66,7 @@ class Batcher:
     """Merges requests that arrive together into one decode, and hands each caller its own answer."""
 
     WINDOWS_AT_MOST = 10  # the first request of a batch waits at most this many windows for the rest
+    WIDEST = 4  # under load the quiet gap that closes a batch widens to at most this many batching windows
 
     def __init__(self, translator, settings: ServeSettings):
         self.translator, self.settings = translator, settings
@@ -76,6 +77,8 @@ class Batcher:
         self.stopped = ""  # why the worker stopped, once it has
         self.requests = self.batches = self.sentences = 0
         self.rate = 0.0  # work decoded per second, the latest batches' (for Retry-After)
+        self.last_requests = 0  # requests in the latest decode: more than one means the server is under load
+        self.arrival_gap: Optional[float] = None  # the median gap between arrivals while the latest batch gathered
 
     def start(self) -> asyncio.Task:
         """The worker, on the running loop; when it ends, every caller still waiting is answered 503."""
@@ -127,8 +130,9 @@ class Batcher:
         """When idle, wait for a request and for what else arrives within the window; else take what is there."""
         if not self.active:
             self.active.append(await self.queue.get())
-            window = self.settings.batch_window_ms / 1000
+            window = self.quiet_gap()
             latest = time.monotonic() + self.WINDOWS_AT_MOST * window
+            arrivals = [time.monotonic()]
             while self._pending_fits():
                 # The window restarts with every arrival: after a batch, the clients it answered come
                 # back one after another, each a little behind the last, and all belong in the next batch.
@@ -137,8 +141,21 @@ class Batcher:
                     self.active.append(await asyncio.wait_for(self.queue.get(), max(wait, 0)))
                 except TimeoutError:  # asyncio.TimeoutError is this builtin from Python 3.11
                     break
+                arrivals.append(time.monotonic())
+            gaps = sorted(b - a for a, b in zip(arrivals, arrivals[1:]))
+            self.arrival_gap = gaps[len(gaps) // 2] if gaps else None
         while not self.queue.empty():
             self.active.append(self.queue.get_nowait())
+
+    def quiet_gap(self) -> float:
+        """The quiet gap that closes a batch, in seconds. Idle, the batching window: a lone request waits
+        only that. Under load (the latest decode held more than one request), twice the median gap between
+        the arrivals that formed the latest batch, so that a batch does not close between two clients
+        coming back; at most ``WIDEST`` windows (``ServeSettings.adaptive_window``; bench/SERVE.md)."""
+        window = self.settings.batch_window_ms / 1000
+        if not self.settings.adaptive_window or self.last_requests < 2 or self.arrival_gap is None:
+            return window
+        return min(self.WIDEST * window, max(window, 2 * self.arrival_gap))
 
     def _pending_fits(self) -> bool:
         texts = sum(len(job.texts) for job in self.active)
@@ -173,6 +190,7 @@ class Batcher:
         work = sum(sum(job.work[start:stop]) for job, start, stop in batch)
         self.rate = work / max(time.monotonic() - began, 1e-3)
         self.batches += 1
+        self.last_requests = len(batch)
         for (job, _, stop), parts in zip(batch, answers):
             job.parts.extend(parts)
             if stop == len(job.texts):

@@ -131,6 +131,7 @@ def add_health(app, translator, batcher: Batcher, settings: ServeSettings, run_n
         return {
             "status": "ok", "run": run_name, "model": model.type, "attention": model.attention,
             "beam": translator.config.decode.beam_size, "batch_window_ms": settings.batch_window_ms,
+            "adaptive_window": settings.adaptive_window,
             "requests": batcher.requests, "batches": batcher.batches, "sentences": batcher.sentences,
             "waiting": batcher.waiting(),
         }

@@ -15,6 +15,7 @@ class ServeSettings:
     """Limits that keep one client from taking the server, and the batching window."""
 
     batch_window_ms: float = 5.0  # the quiet gap that closes a batch (0: no batching); at most 10 windows in all
+    adaptive_window: bool = True  # under load the gap widens to twice the gap between arrivals, at most 4 windows
     max_batch: int = 64  # sentences decoded together at most
     max_texts: int = 64  # texts in one request at most
     max_chars: int = 1000  # characters in one text at most
