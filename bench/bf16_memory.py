@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from seq2seq_cli.config import load_config  # noqa: E402
 from seq2seq_cli.models.seq2seq import build_model  # noqa: E402
+from seq2seq_cli.training.adam import Adam  # noqa: E402
 from seq2seq_cli.training.precision import synthetic_batch  # noqa: E402
 from seq2seq_cli.training.validation import batch_loss  # noqa: E402
 
@@ -37,7 +38,7 @@ def main(precision: str, steps: int) -> None:
     config = load_config(ROOT / "configs" / "multi30k-en-fr.yaml")
     torch.manual_seed(0)
     model = build_model(config.model, VOCAB, VOCAB, config.data.max_len).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    optimizer = Adam(model.parameters(), lr=1e-3)
     dtype = {"fp32": None, "bf16": torch.bfloat16}[precision]
     marks = []
     for step in range(steps):

@@ -25,6 +25,7 @@ from seq2seq_cli.data.batches import bucketed_batches, collate  # noqa: E402
 from seq2seq_cli.data.prepare import prepare_data, read_training_pairs  # noqa: E402
 from seq2seq_cli.data.tokenizers import train_tokenizers  # noqa: E402
 from seq2seq_cli.models.seq2seq import build_model  # noqa: E402
+from seq2seq_cli.training.adam import Adam  # noqa: E402
 from seq2seq_cli.training.validation import batch_loss  # noqa: E402
 
 CONFIGS = {"gru": "configs/multi30k-en-fr.yaml", "transformer": "configs/multi30k-en-fr-transformer.yaml"}
@@ -37,7 +38,7 @@ def measure(name: str, data_dir: Path, precision: str, steps: int, scratch: Path
     torch.manual_seed(0)
     device = torch.device("cuda")
     model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len).to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, fused=True)
+    optimizer = Adam(model.parameters(), lr=config.train.lr)
     batches = bucketed_batches(data.train, config.train.batch_size, random.Random(0), config.train.batch_tokens)
     dtype = {"bf16": torch.bfloat16}.get(precision)
     losses, tokens = [], 0

@@ -44,6 +44,7 @@ from seq2seq_cli.data.text import Vocab  # noqa: E402
 from seq2seq_cli.models.attention import Memory  # noqa: E402
 from seq2seq_cli.models.seq2seq import build_model  # noqa: E402
 from seq2seq_cli.system import cpu_name  # noqa: E402
+from seq2seq_cli.training.adam import Adam  # noqa: E402
 from seq2seq_cli.training.validation import batch_loss  # noqa: E402
 
 CONFIG = ROOT / "configs" / "multi30k-en-fr.yaml"
@@ -71,7 +72,7 @@ def training_throughput(config, data, seconds: float) -> dict:
 
     torch.manual_seed(0)
     model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, fused=True)
+    optimizer = Adam(model.parameters(), lr=config.train.lr)
     batches = bucketed_batches(data.train, config.train.batch_size, random.Random(0), config.train.batch_tokens)
 
     def step(batch) -> int:

@@ -37,6 +37,7 @@ from seq2seq_cli.data.prepare import prepare_data  # noqa: E402
 from seq2seq_cli.data.text import Vocab  # noqa: E402
 from seq2seq_cli.models.recurrence import gru  # noqa: E402
 from seq2seq_cli.models.seq2seq import Seq2Seq, build_model  # noqa: E402
+from seq2seq_cli.training.adam import Adam  # noqa: E402
 from seq2seq_cli.training.validation import batch_loss  # noqa: E402
 
 
@@ -82,7 +83,7 @@ def backward_from(*outputs: torch.Tensor) -> None:
 WHOLE = "whole training step"
 
 
-def parts(model: Seq2Seq, optimizer: torch.optim.Optimizer, clip: float) -> dict[str, Callable[[Case], None]]:
+def parts(model: Seq2Seq, optimizer: Adam, clip: float) -> dict[str, Callable[[Case], None]]:
     """Each part of a training step as forward + backward on one case, in the model's order."""
     encoder, decoder = model.encoder, model.decoder
 
@@ -145,7 +146,7 @@ def profile_variant(label: str, data_dir: Path, n_batches: int, rounds: int) -> 
     data = prepare_data(config)
     torch.manual_seed(0)
     model = build_model(config.model, len(data.src_vocab), len(data.tgt_vocab), config.data.max_len).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, fused=True)
+    optimizer = Adam(model.parameters(), lr=config.train.lr)
     batches = bucketed_batches(data.train, config.train.batch_size, random.Random(0), config.train.batch_tokens)
     cases = [make_case(model, collate([data.train[i] for i in ids])) for ids in batches[:n_batches]]
     steps = parts(model, optimizer, config.train.clip_grad)

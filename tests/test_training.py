@@ -54,10 +54,10 @@ def test_keep_best_n_checkpoints(tmp_path):
 
 def test_learning_rate_halves_only_when_the_score_stops_rising():
     from seq2seq_cli.config import TrainConfig
-    from seq2seq_cli.training.scoreboard import plateau_scheduler
+    from seq2seq_cli.training.schedules import plateau_schedule
 
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    scheduler = plateau_scheduler(optimizer, TrainConfig(lr_decay=0.5, lr_patience=1))
+    scheduler = plateau_schedule(optimizer, TrainConfig(lr_decay=0.5, lr_patience=1))
     for score in (1.0, 2.0, 3.0):  # rising BLEU: keep the rate
         scheduler.step(score)
     assert optimizer.param_groups[0]["lr"] == 1.0

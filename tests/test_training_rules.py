@@ -91,10 +91,10 @@ def test_lower_is_better_for_loss_and_a_tie_keeps_the_earlier():
 def test_the_plateau_schedule_counts_a_tie_as_no_improvement_for_a_loss_too():
     """ReduceLROnPlateau's default relative threshold, on -loss (negative), took a tie for a gain."""
     from seq2seq_cli.config import TrainConfig
-    from seq2seq_cli.training.scoreboard import plateau_scheduler
+    from seq2seq_cli.training.schedules import plateau_schedule
 
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    scheduler = plateau_scheduler(optimizer, TrainConfig(lr_decay=0.5, lr_patience=1))
+    scheduler = plateau_schedule(optimizer, TrainConfig(lr_decay=0.5, lr_patience=1))
     for score in (-2.0, -2.0, -2.0):  # val loss 2.0 three times: two validations without improvement
         scheduler.step(score)
     assert optimizer.param_groups[0]["lr"] == 0.5

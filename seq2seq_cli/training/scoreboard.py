@@ -4,17 +4,13 @@ The rule: scores are higher-is-better (``-loss`` for ``train.best_metric: loss``
 validation improves on the best so far only when its score is strictly higher. A tie is not an
 improvement: the earlier validation stays best. ``Scoreboard`` applies it to ``best.pt``, to the
 ``best-step<N>.pt`` files kept, to the closing "best at step" line and to early stopping's count of
-validations without improvement; ``plateau_scheduler`` configures the learning-rate schedule to
-compare the same way.
+validations without improvement; the plateau learning-rate schedule (``schedules.py``) compares
+the same way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import torch
-
-from seq2seq_cli.config import TrainConfig
 
 
 @dataclass
@@ -76,19 +72,3 @@ class Scoreboard:
         for record in records:
             if self.best is None or self.better(self.score(record), self.score(self.best)):
                 self.best = record
-
-
-def plateau_scheduler(optimizer: torch.optim.Optimizer, settings: TrainConfig):
-    """Lower the learning rate when the chosen metric stops improving (scores: higher is better).
-
-    ReduceLROnPlateau's default test in mode ``max`` is relative, ``score > best * (1 + 1e-4)``;
-    with a negative score (``-loss``) that threshold lies *below* the best, so a tie, or a loss up
-    to 0.01% worse, counted as an improvement. ``threshold_mode="abs"`` with ``threshold=0`` makes
-    its test ``score > best``: the Scoreboard's rule, a tie is no improvement.
-    """
-    if settings.lr_decay >= 1.0 or settings.lr_schedule != "plateau":
-        return None
-    return torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="max", factor=settings.lr_decay, patience=settings.lr_patience, min_lr=settings.min_lr,
-        threshold=0.0, threshold_mode="abs",
-    )

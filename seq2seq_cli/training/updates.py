@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import time
 
 import torch
@@ -22,8 +21,8 @@ from seq2seq_cli.data.batches import Batch
 from seq2seq_cli.data.text import Vocab
 from seq2seq_cli.models.seq2seq import Seq2Seq
 from seq2seq_cli.system import Context
-from seq2seq_cli.training.schedules import budget_schedule
-from seq2seq_cli.training.scoreboard import plateau_scheduler
+from seq2seq_cli.training.adam import Adam
+from seq2seq_cli.training.schedules import budget_schedule, inverse_sqrt_schedule, plateau_schedule
 from seq2seq_cli.training.stopping import Clock, agreed
 from seq2seq_cli.training.validation import batch_loss
 
@@ -40,10 +39,10 @@ class Updater:
         self.context, self.console = context, console
         # fused: one kernel for every parameter; on a CPU it more than doubled training speed here
         trained = [p for p in model.parameters() if p.requires_grad]  # train.freeze: the frozen ones are left out
-        self.optimizer = torch.optim.Adam(trained, lr=settings.lr, fused=True)
+        self.optimizer = Adam(trained, lr=settings.lr)
         self.scaler = torch.amp.GradScaler(context.device.type) if settings.precision == "fp16" else None
-        self.scheduler = plateau_scheduler(self.optimizer, settings)  # stepped by validations
-        self.warmup = _inverse_sqrt_scheduler(self.optimizer, settings)  # stepped by updates
+        self.scheduler = plateau_schedule(self.optimizer, settings)  # stepped by validations
+        self.warmup = inverse_sqrt_schedule(self.optimizer, settings)  # stepped by updates
         self.budget_lr = budget_schedule(self.optimizer, settings, total_steps, time_budget)  # cosine, linear
 
     def step(self, batches: list[Batch], group_tokens: int) -> tuple[torch.Tensor, bool]:
@@ -187,14 +186,6 @@ def wrapped(model: Seq2Seq, context: Context, compile_model: bool, console: Cons
         except Exception as exc:  # noqa: BLE001 - e.g. no compiler toolchain on this platform
             console.print(f"[yellow]warning:[/] torch.compile unavailable ({type(exc).__name__}); training without it")
     return forward
-
-
-def _inverse_sqrt_scheduler(optimizer: torch.optim.Optimizer, settings: TrainConfig):
-    """The Transformer schedule: linear warm-up to ``lr`` over ``warmup_steps``, then lr * sqrt(warmup / step)."""
-    if settings.lr_schedule != "inverse-sqrt":
-        return None
-    warmup = settings.warmup_steps or 4000
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min((step + 1) / warmup, math.sqrt(warmup / (step + 1))))
 
 
 def drop_source_words(batch: Batch, rate: float) -> Batch:
