@@ -131,8 +131,8 @@ class Batcher:
         if not self.active:
             self.active.append(await self.queue.get())
             window = self.quiet_gap()
-            latest = time.monotonic() + self.WINDOWS_AT_MOST * window
             arrivals = [time.monotonic()]
+            latest = arrivals[0] + self.WINDOWS_AT_MOST * window
             while self._pending_fits():
                 # The window restarts with every arrival: after a batch, the clients it answered come
                 # back one after another, each a little behind the last, and all belong in the next batch.

@@ -76,10 +76,9 @@ class Adam:
 
     def state_dict(self) -> dict:
         """torch's layout: the state keyed by each parameter's position, the group with positions for params."""
-        position = {id(param): index for index, param in enumerate(self.params)}
         group = {key: value for key, value in self.param_groups[0].items() if key != "params"}
         return {
-            "state": {position[id(param)]: dict(state) for param, state in self.state.items()},
+            "state": {index: dict(self.state[param]) for index, param in enumerate(self.params) if param in self.state},
             "param_groups": [{**group, "params": list(range(len(self.params)))}],
         }
 
@@ -101,8 +100,7 @@ def _placed(state: dict, param: torch.Tensor) -> dict[str, torch.Tensor]:
         raise ValueError(f"the saved optimizer state has shape {tuple(state['exp_avg'].shape)} "
                          f"for a parameter of shape {tuple(param.shape)}")
     placed = {key: value.to(device=param.device, dtype=param.dtype) for key, value in state.items() if key != "step"}
-    step = state["step"]
-    placed["step"] = (step if torch.is_tensor(step) else torch.tensor(float(step))).to(param.device, torch.float32)
+    placed["step"] = state["step"].to(param.device, torch.float32)
     return placed
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 from seq2seq_cli.config import TrainConfig
+from seq2seq_cli.training.scoreboard import Scoreboard
 
 BUDGETED = ("cosine", "linear")
 
@@ -28,7 +29,7 @@ def set_rate(optimizer, rate: float) -> None:
 class Plateau:
     """Multiply the rate by ``train.lr_decay`` (not below ``train.min_lr``) when ``train.lr_patience``
     validations in a row have not improved on the best score. Scores are higher-is-better and a tie is
-    no improvement: the Scoreboard's rule (``scoreboard.py``), so ``-loss`` and BLEU behave alike."""
+    no improvement: the Scoreboard's rule, called from there, so ``-loss`` and BLEU behave alike."""
 
     def __init__(self, optimizer, settings: TrainConfig):
         self.optimizer, self.settings = optimizer, settings
@@ -36,7 +37,7 @@ class Plateau:
 
     def step(self, score: float) -> None:
         self.validations += 1
-        if score > self.best:
+        if Scoreboard.better(score, self.best):
             self.best, self.bad = score, 0
             return
         self.bad += 1

@@ -4,8 +4,8 @@ The rule: scores are higher-is-better (``-loss`` for ``train.best_metric: loss``
 validation improves on the best so far only when its score is strictly higher. A tie is not an
 improvement: the earlier validation stays best. ``Scoreboard`` applies it to ``best.pt``, to the
 ``best-step<N>.pt`` files kept, to the closing "best at step" line and to early stopping's count of
-validations without improvement; the plateau learning-rate schedule (``schedules.py``) compares
-the same way.
+validations without improvement; the plateau learning-rate schedule (``schedules.py``) asks it too,
+through ``Scoreboard.better``.
 """
 
 from __future__ import annotations
